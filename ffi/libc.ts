@@ -1,0 +1,279 @@
+/**
+ * The libc calls Floka makes, through `Deno.dlopen`. This is the only module that touches
+ * pointers, C strings and errno; everything above it sees plain values and `SyscallError`.
+ *
+ * Every call here is synchronous on purpose: namespaces, root and cwd belong to the calling
+ * thread, and only the main JS thread is the one that later forks the container's process
+ * (DESIGN section 4). errno is read right after the failing call, on that same thread.
+ */
+import { SyscallError } from "../lib/errors.ts";
+import { SYS_PIVOT_ROOT } from "../lib/linux.ts";
+
+const SYMBOLS = {
+  __errno_location: { parameters: [], result: "pointer" }, // int *__errno_location(void)
+  unshare: { parameters: ["i32"], result: "i32" }, // int unshare(int flags)
+  setns: { parameters: ["i32", "i32"], result: "i32" }, // int setns(int fd, int nstype)
+  // int mount(const char *source, const char *target, const char *fstype,
+  //           unsigned long flags, const void *data)
+  mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
+  umount2: { parameters: ["buffer", "i32"], result: "i32" }, // int umount2(const char *target, int flags)
+  syscall3: { name: "syscall", parameters: ["i64", "buffer", "buffer"], result: "i64" }, // long syscall(long n, ...)
+  chroot: { parameters: ["buffer"], result: "i32" }, // int chroot(const char *path)
+  chdir: { parameters: ["buffer"], result: "i32" }, // int chdir(const char *path)
+  sethostname: { parameters: ["buffer", "usize"], result: "i32" }, // int sethostname(const char *name, size_t len)
+  mknod: { parameters: ["buffer", "u32", "u64"], result: "i32" }, // int mknod(const char *path, mode_t mode, dev_t dev)
+  umask: { parameters: ["u32"], result: "u32" }, // mode_t umask(mode_t mask)
+  // int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  // int execve(const char *path, char *const argv[], char *const envp[])
+  execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
+  geteuid: { parameters: [], result: "u32" }, // uid_t geteuid(void)
+  getpgrp: { parameters: [], result: "i32" }, // pid_t getpgrp(void)
+  tcgetpgrp: { parameters: ["i32"], result: "i32" }, // pid_t tcgetpgrp(int fd)
+  setuid: { parameters: ["u32"], result: "i32" }, // int setuid(uid_t uid)
+  setgid: { parameters: ["u32"], result: "i32" }, // int setgid(gid_t gid)
+  setgroups: { parameters: ["usize", "buffer"], result: "i32" }, // int setgroups(size_t size, const gid_t *list)
+  kill: { parameters: ["i32", "i32"], result: "i32" }, // int kill(pid_t pid, int sig)
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" }, // int socket(int domain, int type, int protocol)
+  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" }, // int ioctl(int fd, unsigned long req, void *arg)
+  close: { parameters: ["i32"], result: "i32" }, // int close(int fd)
+  open: { parameters: ["buffer", "i32"], result: "i32" }, // int open(const char *path, int flags)
+  // int close_range(unsigned int first, unsigned int last, int flags)
+  close_range: { parameters: ["u32", "u32", "i32"], result: "i32" },
+  pipe2: { parameters: ["buffer", "i32"], result: "i32" }, // int pipe2(int fds[2], int flags)
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" }, // int fcntl(int fd, int cmd, int arg)
+  // ssize_t write(int fd, const void *buf, size_t count)
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // ssize_t read(int fd, void *buf, size_t count); off the main thread: it waits on a pipe
+  read_blocking: { name: "read", parameters: ["i32", "buffer", "usize"], result: "isize", nonblocking: true },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+let lib: Symbols | undefined;
+
+/** Opened on first use so that commands that never touch the kernel pay nothing. */
+function libc(): Symbols {
+  lib ??= Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+  return lib;
+}
+
+const encoder = new TextEncoder();
+
+/** A NUL-terminated copy of `s`, or null for a C NULL. */
+export function cString(s: string | null): Uint8Array<ArrayBuffer> | null {
+  if (s === null) return null;
+  if (s.includes("\0")) throw new TypeError(`string contains a NUL byte: ${JSON.stringify(s)}`);
+  return encoder.encode(s + "\0");
+}
+
+/**
+ * A NULL-terminated `char *[]` for execve. The returned `keep` array holds the strings the
+ * pointers point into; the caller keeps it alive until the call returns.
+ */
+export function cStringArray(items: readonly string[]): {
+  array: BigUint64Array<ArrayBuffer>;
+  keep: Uint8Array[];
+} {
+  const keep = items.map((s) => cString(s)!);
+  const array = new BigUint64Array(items.length + 1);
+  keep.forEach((buf, i) => {
+    array[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
+  });
+  return { array, keep };
+}
+
+/** errno of the call that just failed on this thread. */
+function lastErrno(): number {
+  const ptr = libc().__errno_location();
+  return new Deno.UnsafePointerView(ptr!).getInt32();
+}
+
+/** Throws a SyscallError when `result` is -1, else returns it. */
+function check<T extends number | bigint>(result: T, call: string, args: readonly unknown[]): T {
+  if (result === -1 || result === -1n) throw new SyscallError(call, args, lastErrno());
+  return result;
+}
+
+export function unshare(flags: number): void {
+  check(libc().unshare(flags), "unshare", [hex(flags)]);
+}
+
+export function setns(fd: number, nstype: number): void {
+  check(libc().setns(fd, nstype), "setns", [fd, hex(nstype)]);
+}
+
+export function mount(
+  source: string | null,
+  target: string,
+  fstype: string | null,
+  flags: number,
+  data: string | null,
+): void {
+  const result = libc().mount(
+    cString(source),
+    cString(target),
+    cString(fstype),
+    BigInt(flags),
+    cString(data),
+  );
+  check(
+    result,
+    "mount",
+    data ? [source, target, fstype, hex(flags), data] : [source, target, fstype, hex(flags)],
+  );
+}
+
+export function umount2(target: string, flags: number): void {
+  check(libc().umount2(cString(target), flags), "umount2", [target, flags]);
+}
+
+export function pivotRoot(newRoot: string, putOld: string): void {
+  const nr = SYS_PIVOT_ROOT[Deno.build.arch];
+  check(libc().syscall3(BigInt(nr), cString(newRoot), cString(putOld)), "pivot_root", [newRoot, putOld]);
+}
+
+export function chroot(path: string): void {
+  check(libc().chroot(cString(path)), "chroot", [path]);
+}
+
+export function chdir(path: string): void {
+  check(libc().chdir(cString(path)), "chdir", [path]);
+}
+
+export function sethostname(name: string): void {
+  const bytes = encoder.encode(name);
+  check(libc().sethostname(bytes, BigInt(bytes.length)), "sethostname", [name]);
+}
+
+/** makedev(3) for Linux's dev_t encoding. */
+export function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major), mi = BigInt(minor);
+  return ((ma & 0xfffn) << 8n) | ((ma & ~0xfffn) << 32n) | (mi & 0xffn) | ((mi & ~0xffn) << 12n);
+}
+
+export function mknod(path: string, mode: number, major: number, minor: number): void {
+  check(libc().mknod(cString(path), mode, makedev(major, minor)), "mknod", [
+    path,
+    oct(mode),
+    `${major}:${minor}`,
+  ]);
+}
+
+/** Sets the process umask and returns the previous one (umask cannot fail). */
+export function umask(mask: number): number {
+  return libc().umask(mask);
+}
+
+export function prctl(option: number, arg2 = 0, arg3 = 0, arg4 = 0, arg5 = 0): number {
+  const r = libc().prctl(option, BigInt(arg2), BigInt(arg3), BigInt(arg4), BigInt(arg5));
+  return check(r, "prctl", [option, arg2]);
+}
+
+/** Replaces this process image. Returns only by throwing. */
+export function execve(path: string, argv: readonly string[], env: readonly string[]): never {
+  const args = cStringArray(argv);
+  const envp = cStringArray(env);
+  const r = libc().execve(cString(path), args.array, envp.array);
+  // `args` and `envp` (and so the strings they keep) are live until the call above is made.
+  check(r, "execve", [path]);
+  throw new Error("execve returned without an error");
+}
+
+export function geteuid(): number {
+  return libc().geteuid();
+}
+
+/** True when `fd` is a terminal whose foreground process group is this process's. */
+export function isForegroundOnTerminal(fd: number): boolean {
+  const pgrp = libc().tcgetpgrp(fd);
+  return pgrp !== -1 && pgrp === libc().getpgrp();
+}
+
+export function setuid(uid: number): void {
+  check(libc().setuid(uid), "setuid", [uid]);
+}
+
+export function setgid(gid: number): void {
+  check(libc().setgid(gid), "setgid", [gid]);
+}
+
+export function setgroups(gids: readonly number[]): void {
+  const list = new Uint32Array(gids.length || 1);
+  list.set(gids);
+  check(libc().setgroups(BigInt(gids.length), list), "setgroups", [gids.join(",")]);
+}
+
+/** kill(2). Returns false when the process does not exist (ESRCH). */
+export function kill(pid: number, signal: number): boolean {
+  if (libc().kill(pid, signal) === 0) return true;
+  const errno = lastErrno();
+  if (errno === 3) return false;
+  throw new SyscallError("kill", [pid, signal], errno);
+}
+
+export function socket(domain: number, type: number, protocol: number): number {
+  return check(libc().socket(domain, type, protocol), "socket", [domain, type, protocol]);
+}
+
+/** ioctl(2) with a pointer argument that the kernel may read and write. */
+export function ioctl(fd: number, request: number, arg: Uint8Array<ArrayBuffer>): void {
+  check(libc().ioctl(fd, BigInt(request), arg), "ioctl", [fd, hex(request)]);
+}
+
+export function open(path: string, flags: number): number {
+  return check(libc().open(cString(path), flags), "open", [path, hex(flags)]);
+}
+
+export function close(fd: number): void {
+  check(libc().close(fd), "close", [fd]);
+}
+
+export function closeRange(first: number, last: number, flags: number): void {
+  check(libc().close_range(first, last, flags), "close_range", [first, last, flags]);
+}
+
+/** pipe2(2): returns [readEnd, writeEnd]. */
+export function pipe2(flags: number): [number, number] {
+  const fds = new Int32Array(2);
+  check(libc().pipe2(new Uint8Array(fds.buffer), flags), "pipe2", [hex(flags)]);
+  return [fds[0], fds[1]];
+}
+
+export function fcntl(fd: number, cmd: number, arg: number): number {
+  return check(libc().fcntl(fd, cmd, arg), "fcntl", [fd, cmd, arg]);
+}
+
+/** Writes all of `data` to `fd`. */
+export function writeAll(fd: number, data: Uint8Array<ArrayBuffer>): void {
+  let done = 0;
+  while (done < data.length) {
+    const chunk = data.subarray(done);
+    done += Number(check(libc().write(fd, chunk, BigInt(chunk.length)), "write", [fd]));
+  }
+}
+
+/** Reads `fd` until end of file without blocking the event loop. */
+export async function readToEnd(fd: number): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for (;;) {
+    const buf = new Uint8Array(4096);
+    const n = Number(await libc().read_blocking(fd, buf, BigInt(buf.length)));
+    // errno of a nonblocking call is set on another thread and cannot be read here.
+    if (n < 0) throw new Error(`read(${fd}) failed`);
+    if (n === 0) break;
+    parts.push(buf.subarray(0, n));
+  }
+  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+  let at = 0;
+  for (const p of parts) out.set(p, (at += p.length) - p.length);
+  return out;
+}
+
+function hex(n: number): string {
+  return "0x" + n.toString(16);
+}
+
+function oct(n: number): string {
+  return "0o" + n.toString(8);
+}

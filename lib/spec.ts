@@ -1,0 +1,49 @@
+/**
+ * What the host side of `floka run` hands to `floka containerize`: everything the inside
+ * of the container needs, already decided, so containerize only performs it (the role of
+ * an OCI runtime spec, cut to what Floka uses).
+ */
+import type { Mount } from "./mount.ts";
+
+export interface DeviceNode {
+  path: string;
+  major: number;
+  minor: number;
+  /** Permission bits (the node is a character device). */
+  mode: number;
+}
+
+export interface ProcessSpec {
+  /** The command and its arguments; args[0] is looked up in PATH when it has no slash. */
+  args: string[];
+  env: string[];
+  cwd: string;
+  /** `uid[:gid]`, `name[:group]`, or "" for root; resolved against the image's /etc/passwd. */
+  user: string;
+}
+
+export interface ContainerSpec {
+  id: string;
+  hostname: string;
+  /** Host directory where the root filesystem is mounted, and that mount. */
+  rootfs: string;
+  rootMount: Mount;
+  /** Mounts inside the container, in order; targets are container paths. */
+  mounts: Mount[];
+  devices: DeviceNode[];
+  /** [link target, link path] pairs created in /dev. */
+  devSymlinks: [string, string][];
+  maskedPaths: string[];
+  readonlyPaths: string[];
+  /** "none": a new network namespace with loopback up; "host": the host's. */
+  network: "none" | "host";
+  /** Host paths of the `cgroup.procs` files the container joins. */
+  cgroupProcs: string[];
+  process: ProcessSpec;
+}
+
+/** What containerize reports on the sync pipe when it fails before execve. */
+export interface StartFailure {
+  exitCode: number;
+  message: string;
+}

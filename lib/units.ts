@@ -1,0 +1,54 @@
+/** Sizes and durations in the forms Docker prints and accepts. */
+import { FlokaError } from "./errors.ts";
+
+const BINARY_UNITS: Readonly<Record<string, number>> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  m: 1024 ** 2,
+  g: 1024 ** 3,
+  t: 1024 ** 4,
+  p: 1024 ** 5,
+};
+
+/** Docker's RAMInBytes: `512m`, `1.5g`, `1024`, `64kb` (units are powers of 1024). */
+export function parseBytes(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)b?$/i.exec(text.trim());
+  if (!m) {
+    throw new FlokaError(
+      `invalid size: ${JSON.stringify(text)} (expected a number with an optional unit b, k, m, g)`,
+    );
+  }
+  return Math.floor(Number(m[1]) * BINARY_UNITS[m[2].toLowerCase()]);
+}
+
+/** Docker's HumanSize: decimal units with three significant digits (`1.23MB`). */
+export function humanSize(bytes: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
+  let i = 0;
+  let n = bytes;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return `${Number(n.toPrecision(3))}${units[i]}`;
+}
+
+/** Docker's HumanDuration: `Less than a second`, `3 seconds`, `About a minute`, `2 hours`. */
+export function humanDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? "" : "s"}`;
+  if (s < 1) return "Less than a second";
+  if (s === 1) return "1 second";
+  if (s < 60) return `${s} seconds`;
+  const min = Math.round(s / 60);
+  if (min === 1) return "About a minute";
+  if (min < 60) return `${min} minutes`;
+  const h = Math.round(s / 3600);
+  if (h === 1) return "About an hour";
+  if (h < 48) return `${h} hours`;
+  if (h < 24 * 7 * 2) return plural(Math.floor(h / 24), "day");
+  if (h < 24 * 30 * 2) return plural(Math.floor(h / 24 / 7), "week");
+  if (h < 24 * 365 * 2) return plural(Math.floor(h / 24 / 30), "month");
+  return plural(Math.floor(h / 24 / 365), "year");
+}

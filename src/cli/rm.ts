@@ -1,0 +1,64 @@
+/** `floka rm`: remove containers; `-f` kills a running one first. */
+import { Command } from "@commander-js/extra-typings";
+import * as libc from "../../ffi/libc.ts";
+import { describeError, FlokaError } from "../../lib/errors.ts";
+import { SIGNALS } from "../../lib/linux.ts";
+import { isAlive } from "../containers/liveness.ts";
+import { reconcile } from "../containers/reconcile.ts";
+import type { Container, ContainerStore } from "../containers/store.ts";
+import { CgroupManager } from "../runtime/cgroups.ts";
+import { type Globals, openStore, type SetExit } from "./context.ts";
+
+/** Waits up to `ms` for the container's process to be gone. */
+async function waitGone(c: Container, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (isAlive(c.state)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
+}
+
+/**
+ * Removes one container. Killing PID 1 of its PID namespace kills every process in it; the
+ * container's `floka run` then finds the container gone and only cleans up.
+ */
+export async function removeContainer(store: ContainerStore, ref: string, force: boolean): Promise<void> {
+  const cgroups = new CgroupManager();
+  const c = reconcile(store, store.find(ref), cgroups);
+  if (isAlive(c.state)) {
+    if (!force) {
+      throw new FlokaError(
+        `cannot remove container "${ref}": container is running: stop the container before removing or force remove`,
+      );
+    }
+    libc.kill(c.state.pid, SIGNALS.SIGKILL);
+    if (!await waitGone(c, 10_000)) {
+      throw new FlokaError(`container ${ref}: its process ${c.state.pid} did not die after SIGKILL`);
+    }
+  }
+  const left = cgroups.remove(cgroups.locate(c.record.id));
+  if (left.length) throw new FlokaError(`container ${ref}: could not remove its cgroup ${left.join(", ")}`);
+  store.remove(c.record.id);
+}
+
+export function rmCommand(globals: Globals, setExit: SetExit) {
+  return new Command("rm")
+    .description("Remove one or more containers")
+    .usage("[OPTIONS] CONTAINER [CONTAINER...]")
+    .helpOption("-h, --help", "Print usage")
+    .argument("<containers...>", "container names or IDs (a unique ID prefix is enough)")
+    .option("-f, --force", "Force the removal of a running container (uses SIGKILL)")
+    .action(async (refs, opts) => {
+      const store = openStore(globals);
+      for (const ref of refs) {
+        try {
+          await removeContainer(store, ref, !!opts.force);
+          console.log(ref);
+        } catch (err) {
+          console.error(`floka: ${describeError(err)}`);
+          setExit(1);
+        }
+      }
+    });
+}

@@ -1,0 +1,31 @@
+/**
+ * Brings a container's recorded state in line with the kernel's. A container whose process
+ * ended while no Floka was watching (its `floka run` was killed) still says "running";
+ * the next command that looks finds the process gone, records the container as exited and
+ * reclaims its cgroup.
+ */
+import { CgroupManager } from "../runtime/cgroups.ts";
+import { isAlive } from "./liveness.ts";
+import type { Container, ContainerStore } from "./store.ts";
+
+/** Docker's exit code for a container whose real status was lost. */
+export const EXIT_UNKNOWN = 255;
+
+export function reconcile(
+  store: ContainerStore,
+  container: Container,
+  cgroups = new CgroupManager(),
+): Container {
+  if (container.state.status !== "running" || isAlive(container.state)) return container;
+  const finished = {
+    ...container.state,
+    status: "exited" as const,
+    pid: 0,
+    exitCode: EXIT_UNKNOWN,
+    finishedAt: new Date().toISOString(),
+    error: "the container's process ended while no Floka process was watching it; its exit status is unknown",
+  };
+  store.updateState(container.record.id, (current) => current.status === "running" ? finished : current);
+  cgroups.remove(cgroups.locate(container.record.id), 0);
+  return { ...container, state: finished };
+}

@@ -1,0 +1,162 @@
+/**
+ * The container store: one directory per container under `containers/<id>/`, holding
+ * `config.json` (what was asked for, written once), `state.json` (what is happening now,
+ * replaced atomically), the generated /etc files, and the overlay's `upper/`, `work/` and
+ * `rootfs/` mount point. Every change is made under `containers/.lock`.
+ */
+import { FlokaError } from "../../lib/errors.ts";
+import { readJsonIfExists, withLock, writeJsonAtomic } from "../store/files.ts";
+import type { StoreRoot } from "../store/root.ts";
+
+export interface ContainerRecord {
+  id: string;
+  name: string;
+  created: string;
+  /** The image as the user named it, normalised (`busybox:latest`). */
+  image: string;
+  /** The image's directories stacked as overlay lower layers, top first. */
+  lowerDirs: string[];
+  /** The command: Path and Args as `docker inspect` shows them. */
+  path: string;
+  args: string[];
+  config: {
+    hostname: string;
+    env: string[];
+    workingDir: string;
+    user: string;
+    entrypoint: string[] | null;
+    cmd: string[] | null;
+  };
+  hostConfig: {
+    autoRemove: boolean;
+    networkMode: "none" | "host";
+    /** Bytes, 0 for no limit. */
+    memory: number;
+    /** Relative CPU weight, 0 for the default. */
+    cpuShares: number;
+  };
+}
+
+export type ContainerStatus = "created" | "running" | "exited";
+
+export interface ContainerState {
+  status: ContainerStatus;
+  /** Host PID of the container's PID 1 while it runs, else 0. */
+  pid: number;
+  /** /proc/PID/stat start time of that PID, to tell it from a reused PID. */
+  pidStartTime?: number;
+  startedAt?: string;
+  finishedAt?: string;
+  exitCode?: number;
+  error?: string;
+}
+
+export interface Container {
+  record: ContainerRecord;
+  state: ContainerState;
+  dir: string;
+}
+
+export class ContainerStore {
+  constructor(readonly store: StoreRoot) {}
+
+  dir(id: string): string {
+    return `${this.store.containers}/${id}`;
+  }
+
+  private lock<T>(fn: () => T): T {
+    return withLock(`${this.store.containers}/.lock`, fn);
+  }
+
+  /**
+   * Makes the container's directory with its record and `created` state, refusing a name
+   * in use. `prepare` fills the directory; on any failure the directory is removed.
+   */
+  create(record: ContainerRecord, prepare: (dir: string) => void): Container {
+    return this.lock(() => {
+      const taken = this.list().find((c) => c.record.name === record.name);
+      if (taken) {
+        throw new FlokaError(
+          `the container name "/${record.name}" is already in use by container "${taken.record.id}". ` +
+            `Remove (or rename) that container to be able to reuse that name.`,
+        );
+      }
+      const dir = this.dir(record.id);
+      Deno.mkdirSync(dir, { mode: 0o700 });
+      try {
+        prepare(dir);
+        const state: ContainerState = { status: "created", pid: 0 };
+        writeJsonAtomic(`${dir}/state.json`, state);
+        // config.json last: a directory without it is an unfinished create and is ignored.
+        writeJsonAtomic(`${dir}/config.json`, record);
+        return { record, state, dir };
+      } catch (err) {
+        Deno.removeSync(dir, { recursive: true });
+        throw err;
+      }
+    });
+  }
+
+  private read(id: string): Container | null {
+    const dir = this.dir(id);
+    const record = readJsonIfExists<ContainerRecord>(`${dir}/config.json`);
+    const state = readJsonIfExists<ContainerState>(`${dir}/state.json`);
+    return record && state ? { record, state, dir } : null;
+  }
+
+  /** Every complete container, newest first. */
+  list(): Container[] {
+    const out: Container[] = [];
+    try {
+      for (const entry of Deno.readDirSync(this.store.containers)) {
+        if (!entry.isDirectory || !/^[0-9a-f]{64}$/.test(entry.name)) continue;
+        const c = this.read(entry.name);
+        if (c) out.push(c);
+      }
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    return out.sort((a, b) => b.record.created.localeCompare(a.record.created));
+  }
+
+  /** A container by full ID, name, or unique ID prefix. */
+  find(ref: string): Container {
+    const all = this.list();
+    const name = ref.replace(/^\//, "");
+    const exact = all.find((c) => c.record.id === ref || c.record.name === name);
+    if (exact) return exact;
+    const prefixed = /^[0-9a-f]+$/.test(ref) ? all.filter((c) => c.record.id.startsWith(ref)) : [];
+    if (prefixed.length === 1) return prefixed[0];
+    if (prefixed.length > 1) throw new FlokaError(`multiple containers match "${ref}": use more of the ID`);
+    throw new FlokaError(`No such container: ${ref}`);
+  }
+
+  /**
+   * Replaces the container's state with `update(current)` under the lock. Returns false when
+   * the container is gone (removed meanwhile by `rm -f`).
+   */
+  updateState(id: string, update: (current: ContainerState) => ContainerState): boolean {
+    return this.lock(() => {
+      const c = this.read(id);
+      if (!c) return false;
+      writeJsonAtomic(`${c.dir}/state.json`, update(c.state));
+      return true;
+    });
+  }
+
+  /** Deletes the container's directory; its rootfs must not be mounted (it never is on the host). */
+  remove(id: string): void {
+    this.lock(() => {
+      const dir = this.dir(id);
+      // Rename first so a crash halfway never leaves a container that looks complete.
+      const doomed = `${this.store.containers}/.removing-${id}`;
+      try {
+        Deno.renameSync(dir, doomed);
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) return;
+        throw err;
+      }
+      Deno.removeSync(doomed, { recursive: true });
+    });
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * `floka containerize`: the inside of a container. The host side of `floka run` unshares a
+ * PID namespace and re-executes Floka with this command, so this process is PID 1 of the
+ * new namespace. It sets up the container as a flat list of steps on the main thread, then
+ * replaces itself with the user's command through execve: no Floka code stays inside.
+ *
+ * Each step fails early with an error naming the call and its argument. A failure before
+ * execve is reported to the host on the sync pipe (runc's pattern): the host prints it and
+ * cleans up; a successful execve closes the pipe, which the host reads as "started".
+ *
+ * This module is on every container start: it imports only ffi/, lib/ and its own steps.
+ */
+import {
+  describeError,
+  EXIT_CANNOT_EXECUTE,
+  EXIT_FLOKA,
+  EXIT_NOT_FOUND,
+  FlokaError,
+  SyscallError,
+} from "../../lib/errors.ts";
+import { DEFAULT_PATH, envValue, mergeEnv } from "../../lib/env.ts";
+import * as L from "../../lib/linux.ts";
+import { type Mount, mountCall } from "../../lib/mount.ts";
+import { resolveUser } from "../../lib/passwd.ts";
+import { secureJoin } from "../../lib/secure_join.ts";
+import type { ContainerSpec, StartFailure } from "../../lib/spec.ts";
+import { type Sys } from "./sys.ts";
+
+/** What execve gets once the container is set up. */
+export interface ExecPlan {
+  path: string;
+  argv: string[];
+  env: string[];
+}
+
+/** Moves this process into the container's cgroup, before the cgroup namespace is made. */
+export function joinCgroup(spec: ContainerSpec, sys: Sys): void {
+  for (const procs of spec.cgroupProcs) sys.writeTextFile(procs, "0");
+}
+
+/** Mount, UTS, IPC and cgroup namespaces, and a network namespace unless the host's is used. */
+export function unshareNamespaces(spec: ContainerSpec, sys: Sys): void {
+  let flags = L.CLONE_NEWNS | L.CLONE_NEWUTS | L.CLONE_NEWIPC | L.CLONE_NEWCGROUP;
+  if (spec.network === "none") flags |= L.CLONE_NEWNET;
+  sys.unshare(flags);
+  if (spec.network === "none") sys.loopbackUp();
+}
+
+/** Stops mount events from propagating back to the host (mounts below are ours alone). */
+export function makeRootPrivate(sys: Sys): void {
+  sys.mount(null, "/", null, L.MS_REC | L.MS_PRIVATE, null);
+}
+
+/** Performs `m` with its target resolved inside `root`, creating the target as needed. */
+export function mountInRoot(root: string, m: Mount, sys: Sys): void {
+  const target = m.target === "/" ? root : secureJoin(root, m.target, sys);
+  const call = mountCall(m);
+  const isBind = (call.flags & L.MS_BIND) !== 0;
+  if (sys.lstatKind(target) === null) {
+    if (isBind && sys.lstatKind(m.source) !== "dir") {
+      sys.mkdirAll(target.slice(0, target.lastIndexOf("/")) || "/");
+      sys.touch(target);
+    } else {
+      sys.mkdirAll(target);
+    }
+  }
+  const fstype = m.type === "bind" ? null : m.type;
+  // A bind mount ignores every flag but MS_REC; the rest takes a remount.
+  sys.mount(m.source, target, fstype, isBind ? call.flags & (L.MS_BIND | L.MS_REC) : call.flags, call.data);
+  if (call.remount) sys.mount(null, target, null, call.flags | L.MS_REMOUNT, null);
+  if (call.propagation) sys.mount(null, target, null, call.propagation, null);
+}
+
+/** The kernel's mounts go on these paths; an image that makes them symlinks could redirect them. */
+export function refuseSymlinkedSystemDirs(root: string, sys: Sys): void {
+  for (const dir of ["/proc", "/sys", "/dev"]) {
+    if (sys.lstatKind(root + dir) === "symlink") {
+      throw new FlokaError(
+        `the image's ${dir} is a symlink: refusing to mount over it (rebuild the image with ${dir} as a directory)`,
+      );
+    }
+  }
+}
+
+export function createDevices(spec: ContainerSpec, sys: Sys): void {
+  for (const dev of spec.devices) {
+    const path = secureJoin(spec.rootfs, dev.path, sys);
+    sys.mknod(path, dev.mode, dev.major, dev.minor);
+  }
+  for (const [target, link] of spec.devSymlinks) {
+    const path = secureJoin(spec.rootfs, link, sys);
+    if (sys.lstatKind(path) === null) sys.symlink(target, path);
+  }
+}
+
+/**
+ * Makes the container's root filesystem `/`. pivot_root(".", ".") stacks the old root on
+ * top of the new one, and the lazy unmount takes it away: no directory for the old root is
+ * needed in the image. chroot is the fallback where pivot_root is impossible (a rootfs on
+ * ramfs), after moving the rootfs mount onto `/`.
+ */
+export function enterRoot(root: string, sys: Sys): void {
+  sys.chdir(root);
+  try {
+    sys.pivotRoot(".", ".");
+    sys.umount2(".", L.MNT_DETACH);
+  } catch (err) {
+    if (!(err instanceof SyscallError && err.errno === L.EINVAL)) throw err;
+    sys.mount(root, "/", null, L.MS_MOVE, null);
+    sys.chroot(".");
+  }
+  sys.chdir("/");
+}
+
+/** Hides the masked paths: an empty read-only tmpfs over directories, /dev/null over files. */
+export function maskPaths(paths: readonly string[], sys: Sys): void {
+  for (const path of paths) {
+    const kind = sys.lstatKind(path);
+    if (kind === null) continue;
+    if (kind === "dir") sys.mount("tmpfs", path, "tmpfs", L.MS_RDONLY, null);
+    else sys.mount("/dev/null", path, null, L.MS_BIND, null);
+  }
+}
+
+export function makeReadonly(paths: readonly string[], sys: Sys): void {
+  for (const path of paths) {
+    if (sys.lstatKind(path) === null) continue;
+    sys.mount(path, path, null, L.MS_BIND | L.MS_REC, null);
+    sys.mount(path, path, null, L.MS_BIND | L.MS_REC | L.MS_REMOUNT | L.MS_RDONLY, null);
+  }
+}
+
+/** Looks `name` up as execvp would, in the container's PATH. */
+export function findExecutable(name: string, env: readonly string[], sys: Sys): string {
+  if (name.includes("/")) {
+    if (sys.lstatKind(name) === null) {
+      throw new FlokaError(`exec: "${name}": stat ${name}: no such file or directory`, EXIT_NOT_FOUND);
+    }
+    return name;
+  }
+  for (const dir of (envValue(env, "PATH") ?? DEFAULT_PATH).split(":")) {
+    const candidate = `${dir || "."}/${name}`;
+    if (sys.isExecutableFile(candidate)) return candidate;
+  }
+  throw new FlokaError(`exec: "${name}": executable file not found in $PATH`, EXIT_NOT_FOUND);
+}
+
+/** Every step up to execve, in order. Runs on the main thread; uses only synchronous calls. */
+export function setUpContainer(spec: ContainerSpec, sys: Sys): ExecPlan {
+  joinCgroup(spec, sys);
+  unshareNamespaces(spec, sys);
+  makeRootPrivate(sys);
+  // Device nodes and the modes given in mount options are exact; the process gets 022 at the end.
+  sys.umask(0);
+  mountInRoot(spec.rootfs, spec.rootMount, sys);
+  refuseSymlinkedSystemDirs(spec.rootfs, sys);
+  for (const m of spec.mounts) mountInRoot(spec.rootfs, m, sys);
+  createDevices(spec, sys);
+  sys.sethostname(spec.hostname);
+  enterRoot(spec.rootfs, sys);
+  maskPaths(spec.maskedPaths, sys);
+  makeReadonly(spec.readonlyPaths, sys);
+
+  const { process } = spec;
+  const user = resolveUser(
+    process.user,
+    sys.readTextFile("/etc/passwd") ?? "",
+    sys.readTextFile("/etc/group") ?? "",
+  );
+  const env = envValue(process.env, "HOME") === undefined
+    ? mergeEnv(process.env, [`HOME=${user.home}`])
+    : process.env;
+  const cwd = secureJoin("/", process.cwd, sys) || "/";
+  if (sys.lstatKind(cwd) === null) sys.mkdirAll(cwd);
+  sys.chdir(cwd);
+  const path = findExecutable(process.args[0], env, sys);
+  sys.setgroups(user.groups);
+  sys.setgid(user.gid);
+  sys.setuid(user.uid);
+  sys.umask(0o022);
+  return { path, argv: process.args, env };
+}
+
+/** Exit code and message for a failure before the user's command runs. */
+export function startFailure(err: unknown): StartFailure {
+  if (err instanceof SyscallError && err.call === "execve") {
+    const notFound = err.errno === L.ENOENT || err.errno === L.ENOTDIR;
+    return { exitCode: notFound ? EXIT_NOT_FOUND : EXIT_CANNOT_EXECUTE, message: `exec: ${err.message}` };
+  }
+  const exitCode = err instanceof FlokaError ? err.exitCode : EXIT_FLOKA;
+  return { exitCode, message: describeError(err) };
+}
+
+/** Sets the container up and execs its command; on failure calls `report` and exits. */
+export function containerize(spec: ContainerSpec, sys: Sys, report: (f: StartFailure) => void): never {
+  try {
+    const plan = setUpContainer(spec, sys);
+    // The sync pipe and anything else inherited must not reach the container's process.
+    sys.markFdsCloseOnExec(3);
+    sys.execve(plan.path, plan.argv, plan.env);
+  } catch (err) {
+    const failure = startFailure(err);
+    report(failure);
+    Deno.exit(failure.exitCode);
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * Builds the spec `floka containerize` performs, from a container's record. Pure: the
+ * defaults below are Docker's (runc's default spec), so a container sees the same /proc,
+ * /dev and /sys it would see under Docker.
+ */
+import type { ContainerSpec, DeviceNode } from "../../lib/spec.ts";
+import { type Mount, overlayPath } from "../../lib/mount.ts";
+import type { ContainerRecord } from "../containers/store.ts";
+
+/** The overlay root filesystem: the image's layers below, the container's own layer on top. */
+export function rootMount(lowerDirs: readonly string[], containerDir: string): Mount {
+  const lower = lowerDirs.map(overlayPath).join(":");
+  return {
+    type: "overlay",
+    source: "overlay",
+    target: "/",
+    options: [
+      `lowerdir=${lower}`,
+      `upperdir=${overlayPath(`${containerDir}/upper`)}`,
+      `workdir=${overlayPath(`${containerDir}/work`)}`,
+    ],
+  };
+}
+
+function systemMounts(network: ContainerRecord["hostConfig"]["networkMode"]): Mount[] {
+  return [
+    { type: "proc", source: "proc", target: "/proc", options: ["nosuid", "noexec", "nodev"] },
+    {
+      type: "tmpfs",
+      source: "tmpfs",
+      target: "/dev",
+      options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
+    },
+    {
+      type: "devpts",
+      source: "devpts",
+      target: "/dev/pts",
+      options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+    },
+    {
+      type: "tmpfs",
+      source: "shm",
+      target: "/dev/shm",
+      options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+    },
+    { type: "mqueue", source: "mqueue", target: "/dev/mqueue", options: ["nosuid", "noexec", "nodev"] },
+    // sysfs can only be mounted by the owner of the network namespace; with the host's
+    // network the container gets a read-only view of the host's /sys instead, as runc does.
+    network === "host"
+      ? {
+        type: "bind",
+        source: "/sys",
+        target: "/sys",
+        options: ["rbind", "nosuid", "noexec", "nodev", "ro"],
+      }
+      : { type: "sysfs", source: "sysfs", target: "/sys", options: ["nosuid", "noexec", "nodev", "ro"] },
+  ];
+}
+
+const DEVICES: DeviceNode[] = [
+  { path: "/dev/null", major: 1, minor: 3, mode: 0o666 },
+  { path: "/dev/zero", major: 1, minor: 5, mode: 0o666 },
+  { path: "/dev/full", major: 1, minor: 7, mode: 0o666 },
+  { path: "/dev/random", major: 1, minor: 8, mode: 0o666 },
+  { path: "/dev/urandom", major: 1, minor: 9, mode: 0o666 },
+  { path: "/dev/tty", major: 5, minor: 0, mode: 0o666 },
+];
+
+const DEV_SYMLINKS: [string, string][] = [
+  ["pts/ptmx", "/dev/ptmx"],
+  ["/proc/self/fd", "/dev/fd"],
+  ["/proc/self/fd/0", "/dev/stdin"],
+  ["/proc/self/fd/1", "/dev/stdout"],
+  ["/proc/self/fd/2", "/dev/stderr"],
+];
+
+/** Docker's default masked paths: hidden (bind of /dev/null, or an empty read-only tmpfs). */
+export const MASKED_PATHS = [
+  "/proc/asound",
+  "/proc/acpi",
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/proc/sched_debug",
+  "/proc/scsi",
+  "/sys/firmware",
+  "/sys/devices/virtual/powercap",
+];
+
+/** Docker's default read-only paths. */
+export const READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+/** The /etc files Floka generates per container and binds over the image's. */
+export const ETC_FILES = ["hostname", "hosts", "resolv.conf"] as const;
+
+export function buildSpec(
+  record: ContainerRecord,
+  containerDir: string,
+  cgroupProcs: string[],
+): ContainerSpec {
+  const etcMounts: Mount[] = ETC_FILES.map((file) => ({
+    type: "bind",
+    source: `${containerDir}/${file}`,
+    target: `/etc/${file}`,
+    options: ["rbind", "rprivate"],
+  }));
+  return {
+    id: record.id,
+    hostname: record.config.hostname,
+    rootfs: `${containerDir}/rootfs`,
+    rootMount: rootMount(record.lowerDirs, containerDir),
+    mounts: [...systemMounts(record.hostConfig.networkMode), ...etcMounts],
+    devices: DEVICES,
+    devSymlinks: DEV_SYMLINKS,
+    maskedPaths: MASKED_PATHS,
+    readonlyPaths: READONLY_PATHS,
+    network: record.hostConfig.networkMode,
+    cgroupProcs,
+    process: {
+      args: [record.path, ...record.args],
+      env: record.config.env,
+      cwd: record.config.workingDir,
+      user: record.config.user,
+    },
+  };
+}

@@ -1,0 +1,117 @@
+/**
+ * The system calls container setup makes, as one interface. The real implementation is
+ * libc through `ffi/` plus Deno's *synchronous* file calls (they run on the calling thread,
+ * which is the one inside the container's mount namespace; async ones may run on a thread
+ * that still sees the host). Unit tests swap in a recording fake, so the order of mounts and
+ * the path handling are tested without root.
+ */
+import * as libc from "../../ffi/libc.ts";
+import type { PathLookup } from "../../lib/secure_join.ts";
+import { hostLookup } from "../../lib/secure_join.ts";
+import * as L from "../../lib/linux.ts";
+
+export type FileKind = "dir" | "file" | "symlink" | "other";
+
+export interface Sys extends PathLookup {
+  unshare(flags: number): void;
+  mount(
+    source: string | null,
+    target: string,
+    fstype: string | null,
+    flags: number,
+    data: string | null,
+  ): void;
+  umount2(target: string, flags: number): void;
+  pivotRoot(newRoot: string, putOld: string): void;
+  chroot(path: string): void;
+  chdir(path: string): void;
+  sethostname(name: string): void;
+  mknod(path: string, mode: number, major: number, minor: number): void;
+  symlink(target: string, path: string): void;
+  mkdirAll(path: string): void;
+  /** Creates an empty regular file when nothing exists at `path`. */
+  touch(path: string): void;
+  /** What is at `path` without following a final symlink, null when nothing is. */
+  lstatKind(path: string): FileKind | null;
+  /** True when `path` (following symlinks) is a regular file with an execute bit set. */
+  isExecutableFile(path: string): boolean;
+  readTextFile(path: string): string | null;
+  writeTextFile(path: string, text: string): void;
+  /** Sets the IFF_UP flag on the loopback interface of the current network namespace. */
+  loopbackUp(): void;
+  setgroups(gids: readonly number[]): void;
+  setgid(gid: number): void;
+  setuid(uid: number): void;
+  umask(mask: number): number;
+  markFdsCloseOnExec(from: number): void;
+  execve(path: string, argv: readonly string[], env: readonly string[]): never;
+}
+
+function kind(info: Deno.FileInfo): FileKind {
+  if (info.isSymlink) return "symlink";
+  if (info.isDirectory) return "dir";
+  if (info.isFile) return "file";
+  return "other";
+}
+
+export const linuxSys: Sys = {
+  readlinkIfSymlink: hostLookup.readlinkIfSymlink,
+  unshare: libc.unshare,
+  mount: libc.mount,
+  umount2: libc.umount2,
+  pivotRoot: libc.pivotRoot,
+  chroot: libc.chroot,
+  chdir: libc.chdir,
+  sethostname: libc.sethostname,
+  mknod: (path, mode, major, minor) => libc.mknod(path, L.S_IFCHR | mode, major, minor),
+  symlink: (target, path) => Deno.symlinkSync(target, path),
+  mkdirAll: (path) => Deno.mkdirSync(path, { recursive: true, mode: 0o755 }),
+  touch(path) {
+    Deno.openSync(path, { write: true, create: true, mode: 0o644 }).close();
+  },
+  lstatKind(path) {
+    try {
+      return kind(Deno.lstatSync(path));
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) return null;
+      throw err;
+    }
+  },
+  isExecutableFile(path) {
+    try {
+      const st = Deno.statSync(path);
+      return st.isFile && ((st.mode ?? 0) & 0o111) !== 0;
+    } catch {
+      return false;
+    }
+  },
+  readTextFile(path) {
+    try {
+      return Deno.readTextFileSync(path);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return null;
+      throw err;
+    }
+  },
+  writeTextFile: (path, text) => Deno.writeTextFileSync(path, text),
+  loopbackUp() {
+    const fd = libc.socket(L.AF_INET, L.SOCK_DGRAM, 0);
+    try {
+      // struct ifreq: char ifr_name[16]; then a union whose first member is short ifr_flags.
+      const ifreq = new Uint8Array(40);
+      ifreq.set(new TextEncoder().encode("lo"));
+      libc.ioctl(fd, L.SIOCGIFFLAGS, ifreq);
+      const view = new DataView(ifreq.buffer);
+      view.setInt16(16, view.getInt16(16, true) | L.IFF_UP, true);
+      libc.ioctl(fd, L.SIOCSIFFLAGS, ifreq);
+    } finally {
+      libc.close(fd);
+    }
+  },
+  setgroups: libc.setgroups,
+  setgid: libc.setgid,
+  setuid: libc.setuid,
+  umask: libc.umask,
+  markFdsCloseOnExec: (from) => libc.closeRange(from, 0xffffffff, L.CLOSE_RANGE_CLOEXEC),
+  execve: libc.execve,
+};
