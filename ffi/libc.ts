@@ -40,11 +40,13 @@ const SYMBOLS = {
   open: { parameters: ["buffer", "i32"], result: "i32" }, // int open(const char *path, int flags)
   // int close_range(unsigned int first, unsigned int last, int flags)
   close_range: { parameters: ["u32", "u32", "i32"], result: "i32" },
-  pipe2: { parameters: ["buffer", "i32"], result: "i32" }, // int pipe2(int fds[2], int flags)
+  // int socketpair(int domain, int type, int protocol, int sv[2])
+  socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" }, // int fcntl(int fd, int cmd, int arg)
   // ssize_t write(int fd, const void *buf, size_t count)
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  // ssize_t read(int fd, void *buf, size_t count); off the main thread: it waits on a pipe
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" }, // ssize_t read(int fd, void *buf, size_t count)
+  // The same read(2), run off the main thread so that waiting does not block the event loop.
   read_blocking: { name: "read", parameters: ["i32", "buffer", "usize"], result: "isize", nonblocking: true },
 } as const satisfies Deno.ForeignLibraryInterface;
 
@@ -233,11 +235,21 @@ export function closeRange(first: number, last: number, flags: number): void {
   check(libc().close_range(first, last, flags), "close_range", [first, last, flags]);
 }
 
-/** pipe2(2): returns [readEnd, writeEnd]. */
-export function pipe2(flags: number): [number, number] {
+/** socketpair(2): two connected sockets. */
+export function socketpair(domain: number, type: number): [number, number] {
   const fds = new Int32Array(2);
-  check(libc().pipe2(new Uint8Array(fds.buffer), flags), "pipe2", [hex(flags)]);
+  check(libc().socketpair(domain, type, 0, new Uint8Array(fds.buffer)), "socketpair", [domain, hex(type)]);
   return [fds[0], fds[1]];
+}
+
+/** read(2) on the calling thread: the number of bytes read into `buf`, 0 at end of file. */
+export function read(fd: number, buf: Uint8Array<ArrayBuffer>): number {
+  for (;;) {
+    const n = Number(libc().read(fd, buf, BigInt(buf.length)));
+    if (n >= 0) return n;
+    const errno = lastErrno();
+    if (errno !== 4) throw new SyscallError("read", [fd], errno); // retry on EINTR
+  }
 }
 
 export function fcntl(fd: number, cmd: number, arg: number): number {

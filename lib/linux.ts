@@ -40,6 +40,7 @@ export const S_IFCHR = 0o020000;
 // prctl(2).
 export const PR_SET_PDEATHSIG = 1;
 export const PR_SET_DUMPABLE = 4;
+export const PR_CAPBSET_DROP = 24;
 export const PR_SET_NO_NEW_PRIVS = 38;
 
 // open(2) / fcntl(2).
@@ -49,6 +50,11 @@ export const F_SETFD = 2;
 
 // close_range(2).
 export const CLOSE_RANGE_CLOEXEC = 4;
+
+// socketpair(2).
+export const AF_UNIX = 1;
+export const SOCK_STREAM = 1;
+export const SOCK_CLOEXEC = 0o2000000;
 
 // Network interface flags (SIOCGIFFLAGS / SIOCSIFFLAGS).
 export const AF_INET = 2;

@@ -20,6 +20,8 @@ export interface ProcessSpec {
   cwd: string;
   /** `uid[:gid]`, `name[:group]`, or "" for root; resolved against the image's /etc/passwd. */
   user: string;
+  /** The bounding capability set (`CAP_*` names); every other capability is dropped. */
+  capabilities: string[];
 }
 
 export interface ContainerSpec {
@@ -37,12 +39,10 @@ export interface ContainerSpec {
   readonlyPaths: string[];
   /** "none": a new network namespace with loopback up; "host": the host's. */
   network: "none" | "host";
-  /** Host paths of the `cgroup.procs` files the container joins. */
-  cgroupProcs: string[];
   process: ProcessSpec;
 }
 
-/** What containerize reports on the sync pipe when it fails before execve. */
+/** What containerize reports on the sync channel when it fails before execve. */
 export interface StartFailure {
   exitCode: number;
   message: string;

@@ -96,9 +96,18 @@ export class CgroupManager {
     if (limits.cpuShares > 0) write(`${dir}/cpu.weight`, String(sharesToWeight(limits.cpuShares)));
   }
 
-  /** `cgroup.procs` files; writing 0 to each moves the writer into the cgroup. */
+  /** `cgroup.procs` files, one per hierarchy. */
   procsFiles(cgroup: Cgroup): string[] {
     return cgroup.dirs.map((d) => `${d}/cgroup.procs`);
+  }
+
+  /** Moves process `pid` (all its threads) into the cgroup, in every hierarchy. */
+  join(cgroup: Cgroup, pid: number): void {
+    try {
+      for (const file of this.procsFiles(cgroup)) write(file, String(pid));
+    } catch (err) {
+      throw new FlokaError(`cannot move the container's process into its cgroup: ${(err as Error).message}`);
+    }
   }
 
   /** PIDs (host view) still in the cgroup. */

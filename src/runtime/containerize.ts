@@ -4,9 +4,11 @@
  * new namespace. It sets up the container as a flat list of steps on the main thread, then
  * replaces itself with the user's command through execve: no Floka code stays inside.
  *
- * Each step fails early with an error naming the call and its argument. A failure before
- * execve is reported to the host on the sync pipe (runc's pattern): the host prints it and
- * cleans up; a successful execve closes the pipe, which the host reads as "started".
+ * The host has put this process in the container's cgroup before the first step (the
+ * cgroup namespace made below is rooted there). Each step fails early with an error naming
+ * the call and its argument. A failure before execve is reported to the host on the sync
+ * channel (runc's pattern): the host prints it and cleans up; a successful execve closes the
+ * channel, which the host reads as "started".
  *
  * This module is on every container start: it imports only ffi/, lib/ and its own steps.
  */
@@ -18,6 +20,7 @@ import {
   FlokaError,
   SyscallError,
 } from "../../lib/errors.ts";
+import { CAPABILITIES, capabilityNumber } from "../../lib/capabilities.ts";
 import { DEFAULT_PATH, envValue, mergeEnv } from "../../lib/env.ts";
 import * as L from "../../lib/linux.ts";
 import { type Mount, mountCall } from "../../lib/mount.ts";
@@ -31,11 +34,6 @@ export interface ExecPlan {
   path: string;
   argv: string[];
   env: string[];
-}
-
-/** Moves this process into the container's cgroup, before the cgroup namespace is made. */
-export function joinCgroup(spec: ContainerSpec, sys: Sys): void {
-  for (const procs of spec.cgroupProcs) sys.writeTextFile(procs, "0");
 }
 
 /** Mount, UTS, IPC and cgroup namespaces, and a network namespace unless the host's is used. */
@@ -145,9 +143,22 @@ export function findExecutable(name: string, env: readonly string[], sys: Sys): 
   throw new FlokaError(`exec: "${name}": executable file not found in $PATH`, EXIT_NOT_FOUND);
 }
 
+/**
+ * Limits the bounding set to `keep`. Done as root, before switching user: after execve a
+ * root process gets exactly the bounding set, and another user nothing.
+ */
+export function limitCapabilities(keep: readonly string[], sys: Sys): void {
+  const last = Number(sys.readTextFile("/proc/sys/kernel/cap_last_cap") ?? CAPABILITIES.length - 1);
+  const kept = new Set(keep.map(capabilityNumber));
+  for (let cap = 0; cap <= last; cap++) {
+    if (!kept.has(cap)) sys.prctl(L.PR_CAPBSET_DROP, cap);
+  }
+}
+
 /** Every step up to execve, in order. Runs on the main thread; uses only synchronous calls. */
 export function setUpContainer(spec: ContainerSpec, sys: Sys): ExecPlan {
-  joinCgroup(spec, sys);
+  // Nothing in the container may ptrace or read /proc of this process before execve.
+  sys.prctl(L.PR_SET_DUMPABLE, 0);
   unshareNamespaces(spec, sys);
   makeRootPrivate(sys);
   // Device nodes and the modes given in mount options are exact; the process gets 022 at the end.
@@ -174,6 +185,7 @@ export function setUpContainer(spec: ContainerSpec, sys: Sys): ExecPlan {
   if (sys.lstatKind(cwd) === null) sys.mkdirAll(cwd);
   sys.chdir(cwd);
   const path = findExecutable(process.args[0], env, sys);
+  limitCapabilities(process.capabilities, sys);
   sys.setgroups(user.groups);
   sys.setgid(user.gid);
   sys.setuid(user.uid);

@@ -3,7 +3,7 @@
  * loaded: read the spec, set the container up, exec. Kept apart from the step list so the
  * steps can be imported by tests without running anything.
  */
-import { writeAll } from "../../ffi/libc.ts";
+import { read, writeAll } from "../../ffi/libc.ts";
 import { EXIT_FLOKA } from "../../lib/errors.ts";
 import type { ContainerSpec, StartFailure } from "../../lib/spec.ts";
 import { containerize } from "./containerize.ts";
@@ -21,6 +21,9 @@ export function main(args: string[]): never {
     );
     Deno.exit(EXIT_FLOKA);
   }
+  // The host writes one byte once this process is in the container's cgroup; end of file
+  // means the host gave up (and has said why).
+  if (read(syncFd, new Uint8Array(1)) !== 1) Deno.exit(EXIT_FLOKA);
   const report = (failure: StartFailure) => {
     try {
       writeAll(syncFd, new TextEncoder().encode(JSON.stringify(failure)));

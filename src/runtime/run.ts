@@ -12,7 +12,7 @@ import { processStartTime } from "../containers/liveness.ts";
 import type { Container, ContainerStore } from "../containers/store.ts";
 import { debug } from "../log.ts";
 import { writeJsonAtomic } from "../store/files.ts";
-import type { CgroupManager } from "./cgroups.ts";
+import type { Cgroup, CgroupManager } from "./cgroups.ts";
 import { selfCommand } from "./self_exec.ts";
 import { buildSpec } from "./spec.ts";
 
@@ -78,14 +78,15 @@ function spawnInNewPidNamespace(command: Deno.Command): Deno.ChildProcess {
 }
 
 /**
- * Starts `floka containerize`. The sync pipe's write end is left open across exec for it;
- * the read end tells whether the container's command was exec'd.
+ * Starts `floka containerize` with one end of a socket pair, runc's sync channel: the host
+ * writes one byte when the container's cgroup is ready, containerize reports a failure on
+ * it or execs, which closes it (the end is close-on-exec by then).
  */
 function spawnContainerize(specPath: string): { child: Deno.ChildProcess; syncFd: number } {
-  const [readFd, writeFd] = libc.pipe2(L.O_CLOEXEC);
+  const [hostEnd, childEnd] = libc.socketpair(L.AF_UNIX, L.SOCK_STREAM | L.SOCK_CLOEXEC);
   try {
-    libc.fcntl(writeFd, L.F_SETFD, 0);
-    const { program, args } = selfCommand(["containerize", specPath, String(writeFd)]);
+    libc.fcntl(childEnd, L.F_SETFD, 0);
+    const { program, args } = selfCommand(["containerize", specPath, String(childEnd)]);
     const child = spawnInNewPidNamespace(
       new Deno.Command(program, {
         args,
@@ -95,16 +96,16 @@ function spawnContainerize(specPath: string): { child: Deno.ChildProcess; syncFd
         env: { DENO_NO_UPDATE_CHECK: "1" },
       }),
     );
-    return { child, syncFd: readFd };
+    return { child, syncFd: hostEnd };
   } catch (err) {
-    libc.close(readFd);
+    libc.close(hostEnd);
     throw err;
   } finally {
-    libc.close(writeFd);
+    libc.close(childEnd);
   }
 }
 
-/** Reads the sync pipe to its end: null when the command was exec'd, else the failure. */
+/** Reads the sync channel to its end: null when the command was exec'd, else the failure. */
 async function startResult(syncFd: number): Promise<StartFailure | null> {
   try {
     const bytes = await libc.readToEnd(syncFd);
@@ -118,14 +119,26 @@ async function startResult(syncFd: number): Promise<StartFailure | null> {
 async function startAndWait(
   store: ContainerStore,
   container: Container,
-  cgroupProcs: string[],
+  cgroups: CgroupManager,
+  cgroup: Cgroup,
 ): Promise<{ failure: StartFailure | null; exitCode: number }> {
   const { record, dir } = container;
   const specPath = `${dir}/spec.json`;
-  writeJsonAtomic(specPath, buildSpec(record, dir, cgroupProcs));
+  writeJsonAtomic(specPath, buildSpec(record, dir));
   const { child, syncFd } = spawnContainerize(specPath);
   const stopForwarding = forwardSignals(child);
   try {
+    // Done here, while the child boots, rather than by the child: moving a process between
+    // cgroup v1 hierarchies costs milliseconds each. The child waits for the byte below.
+    try {
+      cgroups.join(cgroup, child.pid);
+      libc.writeAll(syncFd, new Uint8Array([1]));
+    } catch (err) {
+      child.kill("SIGKILL");
+      await child.status;
+      libc.close(syncFd);
+      throw err;
+    }
     store.updateState(record.id, () => ({
       status: "running",
       pid: child.pid,
@@ -161,7 +174,7 @@ export async function runContainer(
     }
   })();
   try {
-    outcome = await startAndWait(store, container, cgroups.procsFiles(cgroup));
+    outcome = await startAndWait(store, container, cgroups, cgroup);
   } catch (err) {
     cgroups.remove(cgroup);
     store.remove(record.id);

@@ -3,6 +3,7 @@
  * defaults below are Docker's (runc's default spec), so a container sees the same /proc,
  * /dev and /sys it would see under Docker.
  */
+import { DEFAULT_CAPABILITIES } from "../../lib/capabilities.ts";
 import type { ContainerSpec, DeviceNode } from "../../lib/spec.ts";
 import { type Mount, overlayPath } from "../../lib/mount.ts";
 import type { ContainerRecord } from "../containers/store.ts";
@@ -95,11 +96,7 @@ export const READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"
 /** The /etc files Floka generates per container and binds over the image's. */
 export const ETC_FILES = ["hostname", "hosts", "resolv.conf"] as const;
 
-export function buildSpec(
-  record: ContainerRecord,
-  containerDir: string,
-  cgroupProcs: string[],
-): ContainerSpec {
+export function buildSpec(record: ContainerRecord, containerDir: string): ContainerSpec {
   const etcMounts: Mount[] = ETC_FILES.map((file) => ({
     type: "bind",
     source: `${containerDir}/${file}`,
@@ -117,12 +114,12 @@ export function buildSpec(
     maskedPaths: MASKED_PATHS,
     readonlyPaths: READONLY_PATHS,
     network: record.hostConfig.networkMode,
-    cgroupProcs,
     process: {
       args: [record.path, ...record.args],
       env: record.config.env,
       cwd: record.config.workingDir,
       user: record.config.user,
+      capabilities: [...DEFAULT_CAPABILITIES],
     },
   };
 }

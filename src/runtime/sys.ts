@@ -43,6 +43,7 @@ export interface Sys extends PathLookup {
   setgid(gid: number): void;
   setuid(uid: number): void;
   umask(mask: number): number;
+  prctl(option: number, arg: number): void;
   markFdsCloseOnExec(from: number): void;
   execve(path: string, argv: readonly string[], env: readonly string[]): never;
 }
@@ -112,6 +113,7 @@ export const linuxSys: Sys = {
   setgid: libc.setgid,
   setuid: libc.setuid,
   umask: libc.umask,
+  prctl: (option, arg) => void libc.prctl(option, arg),
   markFdsCloseOnExec: (from) => libc.closeRange(from, 0xffffffff, L.CLOSE_RANGE_CLOEXEC),
   execve: libc.execve,
 };
