@@ -52,12 +52,46 @@ const SYMBOLS = {
 
 type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
-let lib: Symbols | undefined;
+/**
+ * Binding costs about 0.2 ms a symbol, and every container start runs two processes that
+ * each need a different part of the table; so the table is bound in these groups, each on
+ * its first use: what both sides use, what container setup (`containerize`) uses, and
+ * what the host side uses.
+ */
+const GROUPS: readonly (readonly (keyof typeof SYMBOLS)[])[] = [
+  ["__errno_location", "unshare", "close", "write"],
+  [
+    "mount",
+    "umount2",
+    "syscall3",
+    "chroot",
+    "chdir",
+    "sethostname",
+    "mknod",
+    "umask",
+    "prctl",
+    "execve",
+    "setuid",
+    "setgid",
+    "setgroups",
+    "socket",
+    "ioctl",
+    "close_range",
+    "read",
+  ],
+  ["geteuid", "getpgrp", "tcgetpgrp", "setns", "kill", "open", "socketpair", "fcntl", "read_blocking"],
+];
 
-/** Opened on first use so that commands that never touch the kernel pay nothing. */
-function libc(): Symbols {
-  lib ??= Deno.dlopen("libc.so.6", SYMBOLS).symbols;
-  return lib;
+const bound: Partial<Symbols> = {};
+
+/** The libc function `name`, binding its group on first use. */
+function fn<K extends keyof typeof SYMBOLS>(name: K): Symbols[K] {
+  if (!bound[name]) {
+    const group = GROUPS.find((g) => g.includes(name)) ?? [name];
+    const wanted = Object.fromEntries(group.filter((n) => !bound[n]).map((n) => [n, SYMBOLS[n]]));
+    Object.assign(bound, Deno.dlopen("libc.so.6", wanted as typeof SYMBOLS).symbols);
+  }
+  return bound[name] as Symbols[K];
 }
 
 const encoder = new TextEncoder();
@@ -87,7 +121,7 @@ export function cStringArray(items: readonly string[]): {
 
 /** errno of the call that just failed on this thread. */
 function lastErrno(): number {
-  const ptr = libc().__errno_location();
+  const ptr = fn("__errno_location")();
   return new Deno.UnsafePointerView(ptr!).getInt32();
 }
 
@@ -98,11 +132,11 @@ function check<T extends number | bigint>(result: T, call: string, args: readonl
 }
 
 export function unshare(flags: number): void {
-  check(libc().unshare(flags), "unshare", [hex(flags)]);
+  check(fn("unshare")(flags), "unshare", [hex(flags)]);
 }
 
 export function setns(fd: number, nstype: number): void {
-  check(libc().setns(fd, nstype), "setns", [fd, hex(nstype)]);
+  check(fn("setns")(fd, nstype), "setns", [fd, hex(nstype)]);
 }
 
 export function mount(
@@ -112,7 +146,7 @@ export function mount(
   flags: number,
   data: string | null,
 ): void {
-  const result = libc().mount(
+  const result = fn("mount")(
     cString(source),
     cString(target),
     cString(fstype),
@@ -127,25 +161,25 @@ export function mount(
 }
 
 export function umount2(target: string, flags: number): void {
-  check(libc().umount2(cString(target), flags), "umount2", [target, flags]);
+  check(fn("umount2")(cString(target), flags), "umount2", [target, flags]);
 }
 
 export function pivotRoot(newRoot: string, putOld: string): void {
   const nr = SYS_PIVOT_ROOT[Deno.build.arch];
-  check(libc().syscall3(BigInt(nr), cString(newRoot), cString(putOld)), "pivot_root", [newRoot, putOld]);
+  check(fn("syscall3")(BigInt(nr), cString(newRoot), cString(putOld)), "pivot_root", [newRoot, putOld]);
 }
 
 export function chroot(path: string): void {
-  check(libc().chroot(cString(path)), "chroot", [path]);
+  check(fn("chroot")(cString(path)), "chroot", [path]);
 }
 
 export function chdir(path: string): void {
-  check(libc().chdir(cString(path)), "chdir", [path]);
+  check(fn("chdir")(cString(path)), "chdir", [path]);
 }
 
 export function sethostname(name: string): void {
   const bytes = encoder.encode(name);
-  check(libc().sethostname(bytes, BigInt(bytes.length)), "sethostname", [name]);
+  check(fn("sethostname")(bytes, BigInt(bytes.length)), "sethostname", [name]);
 }
 
 /** makedev(3) for Linux's dev_t encoding. */
@@ -155,7 +189,7 @@ export function makedev(major: number, minor: number): bigint {
 }
 
 export function mknod(path: string, mode: number, major: number, minor: number): void {
-  check(libc().mknod(cString(path), mode, makedev(major, minor)), "mknod", [
+  check(fn("mknod")(cString(path), mode, makedev(major, minor)), "mknod", [
     path,
     oct(mode),
     `${major}:${minor}`,
@@ -164,11 +198,11 @@ export function mknod(path: string, mode: number, major: number, minor: number):
 
 /** Sets the process umask and returns the previous one (umask cannot fail). */
 export function umask(mask: number): number {
-  return libc().umask(mask);
+  return fn("umask")(mask);
 }
 
 export function prctl(option: number, arg2 = 0, arg3 = 0, arg4 = 0, arg5 = 0): number {
-  const r = libc().prctl(option, BigInt(arg2), BigInt(arg3), BigInt(arg4), BigInt(arg5));
+  const r = fn("prctl")(option, BigInt(arg2), BigInt(arg3), BigInt(arg4), BigInt(arg5));
   return check(r, "prctl", [option, arg2]);
 }
 
@@ -176,76 +210,76 @@ export function prctl(option: number, arg2 = 0, arg3 = 0, arg4 = 0, arg5 = 0): n
 export function execve(path: string, argv: readonly string[], env: readonly string[]): never {
   const args = cStringArray(argv);
   const envp = cStringArray(env);
-  const r = libc().execve(cString(path), args.array, envp.array);
+  const r = fn("execve")(cString(path), args.array, envp.array);
   // `args` and `envp` (and so the strings they keep) are live until the call above is made.
   check(r, "execve", [path]);
   throw new Error("execve returned without an error");
 }
 
 export function geteuid(): number {
-  return libc().geteuid();
+  return fn("geteuid")();
 }
 
 /** True when `fd` is a terminal whose foreground process group is this process's. */
 export function isForegroundOnTerminal(fd: number): boolean {
-  const pgrp = libc().tcgetpgrp(fd);
-  return pgrp !== -1 && pgrp === libc().getpgrp();
+  const pgrp = fn("tcgetpgrp")(fd);
+  return pgrp !== -1 && pgrp === fn("getpgrp")();
 }
 
 export function setuid(uid: number): void {
-  check(libc().setuid(uid), "setuid", [uid]);
+  check(fn("setuid")(uid), "setuid", [uid]);
 }
 
 export function setgid(gid: number): void {
-  check(libc().setgid(gid), "setgid", [gid]);
+  check(fn("setgid")(gid), "setgid", [gid]);
 }
 
 export function setgroups(gids: readonly number[]): void {
   const list = new Uint32Array(gids.length || 1);
   list.set(gids);
-  check(libc().setgroups(BigInt(gids.length), list), "setgroups", [gids.join(",")]);
+  check(fn("setgroups")(BigInt(gids.length), list), "setgroups", [gids.join(",")]);
 }
 
 /** kill(2). Returns false when the process does not exist (ESRCH). */
 export function kill(pid: number, signal: number): boolean {
-  if (libc().kill(pid, signal) === 0) return true;
+  if (fn("kill")(pid, signal) === 0) return true;
   const errno = lastErrno();
   if (errno === 3) return false;
   throw new SyscallError("kill", [pid, signal], errno);
 }
 
 export function socket(domain: number, type: number, protocol: number): number {
-  return check(libc().socket(domain, type, protocol), "socket", [domain, type, protocol]);
+  return check(fn("socket")(domain, type, protocol), "socket", [domain, type, protocol]);
 }
 
 /** ioctl(2) with a pointer argument that the kernel may read and write. */
 export function ioctl(fd: number, request: number, arg: Uint8Array<ArrayBuffer>): void {
-  check(libc().ioctl(fd, BigInt(request), arg), "ioctl", [fd, hex(request)]);
+  check(fn("ioctl")(fd, BigInt(request), arg), "ioctl", [fd, hex(request)]);
 }
 
 export function open(path: string, flags: number): number {
-  return check(libc().open(cString(path), flags), "open", [path, hex(flags)]);
+  return check(fn("open")(cString(path), flags), "open", [path, hex(flags)]);
 }
 
 export function close(fd: number): void {
-  check(libc().close(fd), "close", [fd]);
+  check(fn("close")(fd), "close", [fd]);
 }
 
 export function closeRange(first: number, last: number, flags: number): void {
-  check(libc().close_range(first, last, flags), "close_range", [first, last, flags]);
+  check(fn("close_range")(first, last, flags), "close_range", [first, last, flags]);
 }
 
 /** socketpair(2): two connected sockets. */
 export function socketpair(domain: number, type: number): [number, number] {
   const fds = new Int32Array(2);
-  check(libc().socketpair(domain, type, 0, new Uint8Array(fds.buffer)), "socketpair", [domain, hex(type)]);
+  check(fn("socketpair")(domain, type, 0, new Uint8Array(fds.buffer)), "socketpair", [domain, hex(type)]);
   return [fds[0], fds[1]];
 }
 
 /** read(2) on the calling thread: the number of bytes read into `buf`, 0 at end of file. */
 export function read(fd: number, buf: Uint8Array<ArrayBuffer>): number {
   for (;;) {
-    const n = Number(libc().read(fd, buf, BigInt(buf.length)));
+    const n = Number(fn("read")(fd, buf, BigInt(buf.length)));
     if (n >= 0) return n;
     const errno = lastErrno();
     if (errno !== 4) throw new SyscallError("read", [fd], errno); // retry on EINTR
@@ -253,7 +287,7 @@ export function read(fd: number, buf: Uint8Array<ArrayBuffer>): number {
 }
 
 export function fcntl(fd: number, cmd: number, arg: number): number {
-  return check(libc().fcntl(fd, cmd, arg), "fcntl", [fd, cmd, arg]);
+  return check(fn("fcntl")(fd, cmd, arg), "fcntl", [fd, cmd, arg]);
 }
 
 /** Writes all of `data` to `fd`. */
@@ -261,7 +295,7 @@ export function writeAll(fd: number, data: Uint8Array<ArrayBuffer>): void {
   let done = 0;
   while (done < data.length) {
     const chunk = data.subarray(done);
-    done += Number(check(libc().write(fd, chunk, BigInt(chunk.length)), "write", [fd]));
+    done += Number(check(fn("write")(fd, chunk, BigInt(chunk.length)), "write", [fd]));
   }
 }
 
@@ -270,7 +304,7 @@ export async function readToEnd(fd: number): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   for (;;) {
     const buf = new Uint8Array(4096);
-    const n = Number(await libc().read_blocking(fd, buf, BigInt(buf.length)));
+    const n = Number(await fn("read_blocking")(fd, buf, BigInt(buf.length)));
     // errno of a nonblocking call is set on another thread and cannot be read here.
     if (n < 0) throw new Error(`read(${fd}) failed`);
     if (n === 0) break;

@@ -9,12 +9,9 @@ export interface GlobalOptions {
   logLevel: string;
 }
 
-export type Globals = () => GlobalOptions;
-export type SetExit = (code: number) => void;
-
 /** The container store named by `--root`/`FLOKA_ROOT`, its directories made if missing. */
-export function openStore(globals: Globals): ContainerStore {
-  const store = storeRoot(globals().root);
+export function openStore(globals: GlobalOptions): ContainerStore {
+  const store = storeRoot(globals.root);
   ensureStoreDirs(store);
   return new ContainerStore(store);
 }
@@ -26,9 +23,4 @@ export function requireRoot(command: string): void {
       `floka ${command} needs root privileges to create namespaces, mounts and cgroups (try: sudo floka ${command} ...)`,
     );
   }
-}
-
-/** Collects a repeatable option's values. */
-export function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }

@@ -1,9 +1,9 @@
 /** `floka inspect`: a container's record and state as JSON, in `docker inspect`'s shape. */
-import { Command } from "@commander-js/extra-typings";
 import { describeError } from "../../lib/errors.ts";
 import { reconcile } from "../containers/reconcile.ts";
 import type { Container } from "../containers/store.ts";
-import { type Globals, openStore, type SetExit } from "./context.ts";
+import { defineCommand } from "./command.ts";
+import { openStore } from "./context.ts";
 
 const ZERO_TIME = "0001-01-01T00:00:00Z";
 
@@ -59,23 +59,28 @@ export function inspectView(c: Container) {
   };
 }
 
-export function inspectCommand(globals: Globals, setExit: SetExit) {
-  return new Command("inspect")
-    .description("Return low-level information on containers")
-    .usage("[OPTIONS] CONTAINER [CONTAINER...]")
-    .helpOption("-h, --help", "Print usage")
-    .argument("<containers...>", "container names or IDs")
-    .action((refs) => {
-      const store = openStore(globals);
-      const found = [];
-      for (const ref of refs) {
-        try {
-          found.push(inspectView(reconcile(store, store.find(ref))));
-        } catch (err) {
-          console.error(`floka: ${describeError(err)}`);
-          setExit(1);
-        }
+export const inspectCommand = defineCommand(
+  {
+    name: "inspect",
+    usage: "[OPTIONS] CONTAINER [CONTAINER...]",
+    description: "Display detailed information on one or more containers",
+    minArgs: 1,
+    maxArgs: Infinity,
+    options: {},
+  },
+  ({ args, globals }) => {
+    const store = openStore(globals);
+    const found = [];
+    let exitCode = 0;
+    for (const ref of args) {
+      try {
+        found.push(inspectView(reconcile(store, store.find(ref))));
+      } catch (err) {
+        console.error(`floka: ${describeError(err)}`);
+        exitCode = 1;
       }
-      console.log(JSON.stringify(found, null, 4));
-    });
-}
+    }
+    console.log(JSON.stringify(found, null, 4));
+    return exitCode;
+  },
+);

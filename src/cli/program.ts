@@ -1,67 +1,107 @@
 /**
  * The `floka` command line, Docker-style: `floka [OPTIONS] COMMAND`, global options before
- * the command, `--help` everywhere, one line on stderr for any failure, and Docker's exit
- * codes (125 for a failure of Floka itself or a bad flag).
+ * the command, `--help` on every command, one line on stderr for any failure, and Docker's
+ * exit codes (125 for a failure of Floka itself or a bad flag).
  */
-import { Command, CommanderError } from "@commander-js/extra-typings";
+import { type CommandSpec, formatOptions, parseCommandLine, UsageError } from "../../lib/argv.ts";
 import { describeError, EXIT_FLOKA, FlokaError } from "../../lib/errors.ts";
 import { setLogLevel } from "../log.ts";
 import { VERSION } from "../version.ts";
+import type { CliCommand } from "./command.ts";
+import type { GlobalOptions } from "./context.ts";
 import { imagesCommand } from "./images.ts";
 import { inspectCommand } from "./inspect.ts";
 import { psCommand } from "./ps.ts";
 import { rmCommand } from "./rm.ts";
 import { runCommand } from "./run.ts";
 
-/** A command's outcome: the process exit code. */
-export type ExitCode = number;
+const COMMANDS: readonly CliCommand[] = [imagesCommand, inspectCommand, psCommand, rmCommand, runCommand];
 
-function buildProgram(setExit: (code: ExitCode) => void) {
-  const program = new Command()
-    .name("floka")
-    .usage("[OPTIONS] COMMAND")
-    .description("Run Linux containers: images, namespaces, overlayfs and cgroups in one small program.")
-    .version(`Floka version ${VERSION}`, "-v, --version", "Print version information and quit")
-    .helpOption("-h, --help", "Print usage")
-    .option(
-      "--root <dir>",
-      "Root directory of Floka's store (env FLOKA_ROOT; default: the current directory)",
-    )
-    .option("--log-level <level>", 'Set the logging level ("debug", "info", "warn", "error")', "warn")
-    .enablePositionalOptions()
-    .showSuggestionAfterError()
-    .configureHelp({ sortSubcommands: true })
-    .hook("preAction", (cmd) => setLogLevel(cmd.opts().logLevel));
+const GLOBAL = {
+  name: "",
+  usage: "[OPTIONS] COMMAND",
+  description: "Run Linux containers: images, namespaces, overlayfs and cgroups in one small program.",
+  options: {
+    root: {
+      long: "root",
+      value: "string",
+      help: "Root directory of Floka's store (env FLOKA_ROOT; default: the current directory)",
+    },
+    logLevel: {
+      long: "log-level",
+      value: "string",
+      default: "warn",
+      choices: ["debug", "info", "warn", "error"],
+      help: 'Set the logging level ("debug", "info", "warn", "error")',
+    },
+    version: { short: "v", long: "version", help: "Print version information and quit" },
+  },
+  minArgs: 0,
+  maxArgs: Infinity,
+  optionsBeforeArgsOnly: true,
+} as const satisfies CommandSpec;
 
-  const globals = () => program.opts();
-  for (const make of [runCommand, psCommand, imagesCommand, rmCommand, inspectCommand]) {
-    program.addCommand(make(globals, setExit));
-  }
-  return program;
+function programHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.spec.name.length));
+  return [
+    `Usage:  floka ${GLOBAL.usage}`,
+    "",
+    GLOBAL.description,
+    "",
+    "Commands:",
+    ...COMMANDS.map((c) => `  ${c.spec.name.padEnd(width)}   ${c.spec.description}`),
+    "",
+    "Global Options:",
+    formatOptions([...Object.values(GLOBAL.options), { short: "h", long: "help", help: "Print usage" }]),
+    "",
+    "Run 'floka COMMAND --help' for more information on a command.",
+    "",
+  ].join("\n");
 }
 
-/** Makes commander report errors as `floka: ...` and throw instead of exiting. */
-function configureErrors(cmd: Command<unknown[], Record<string, unknown>>): void {
-  cmd.exitOverride().configureOutput({
-    outputError: (text, write) => write(`floka: ${text.replace(/^error: /, "")}`),
-  });
-  for (const sub of cmd.commands) configureErrors(sub as Command<unknown[], Record<string, unknown>>);
+function commandHelp(spec: CommandSpec): string {
+  const options = Object.values(spec.options);
+  return [
+    `Usage:  floka ${spec.name} ${spec.usage}`,
+    "",
+    spec.description,
+    "",
+    "Options:",
+    formatOptions([...options, { long: "help", help: "Print usage" }]),
+    "",
+  ].join("\n");
+}
+
+async function dispatch(argv: string[]): Promise<number> {
+  const global = parseCommandLine(GLOBAL, argv);
+  const [name, ...rest] = global.args;
+  if (global.options.version) {
+    console.log(`Floka version ${VERSION}`);
+    return 0;
+  }
+  if (global.help || name === undefined || name === "help") {
+    console.log(programHelp());
+    return 0;
+  }
+  const command = COMMANDS.find((c) => c.spec.name === name);
+  if (!command) throw new UsageError(`'${name}' is not a floka command.`, "");
+  setLogLevel(global.options.logLevel);
+  const parsed = parseCommandLine(command.spec, rest);
+  if (parsed.help) {
+    console.log(commandHelp(command.spec));
+    return 0;
+  }
+  const globals: GlobalOptions = { root: global.options.root, logLevel: global.options.logLevel };
+  return await command.action({ options: parsed.options, args: parsed.args, globals });
 }
 
 /** Runs the CLI with `argv` and returns the exit code. */
-export async function main(argv: string[]): Promise<ExitCode> {
-  let exitCode: ExitCode = 0;
-  const program = buildProgram((code) => exitCode = code);
-  configureErrors(program as unknown as Command<unknown[], Record<string, unknown>>);
+export async function main(argv: string[]): Promise<number> {
   try {
-    await program.parseAsync(argv, { from: "user" });
-    return exitCode;
+    return await dispatch(argv);
   } catch (err) {
-    if (err instanceof CommanderError) {
-      // --help and --version end with code 0; a bad flag or argument is Floka's 125.
-      if (err.exitCode === 0) return 0;
-      const cmd = argv.find((a) => !a.startsWith("-")) ?? "";
-      console.error(`See 'floka ${program.commands.some((c) => c.name() === cmd) ? cmd + " " : ""}--help'.`);
+    if (err instanceof UsageError) {
+      console.error(`floka: ${err.message}\nSee 'floka ${err.command ? err.command + " " : ""}--help'.`);
       return EXIT_FLOKA;
     }
     console.error(`floka: ${describeError(err)}`);

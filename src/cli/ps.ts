@@ -1,10 +1,11 @@
 /** `floka ps`: list containers as `docker ps` does. */
-import { Command } from "@commander-js/extra-typings";
 import { formatTable } from "../../lib/table.ts";
 import { humanDuration } from "../../lib/units.ts";
 import { reconcile } from "../containers/reconcile.ts";
 import type { Container } from "../containers/store.ts";
-import { type Globals, openStore } from "./context.ts";
+import { defineCommand } from "./command.ts";
+import { openStore } from "./context.ts";
+import { writeStdout } from "./output.ts";
 
 function ellipsis(text: string, max: number): string {
   return text.length > max ? text.slice(0, max - 1) + "…" : text;
@@ -37,25 +38,30 @@ export function psRows(containers: Container[], now: number, noTrunc: boolean): 
   });
 }
 
-export function psCommand(globals: Globals) {
-  return new Command("ps")
-    .description("List containers (running ones unless -a)")
-    .helpOption("-h, --help", "Print usage")
-    .option("-a, --all", "Show all containers (default shows just running)")
-    .option("-q, --quiet", "Only display container IDs")
-    .option("--no-trunc", "Don't truncate output")
-    .action((opts) => {
-      const store = openStore(globals);
-      const containers = store.list()
-        .map((c) => reconcile(store, c))
-        .filter((c) => opts.all || c.state.status === "running");
-      if (opts.quiet) {
-        for (const c of containers) console.log(opts.trunc ? c.record.id.slice(0, 12) : c.record.id);
-        return;
-      }
-      const header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"];
-      Deno.stdout.writeSync(
-        new TextEncoder().encode(formatTable(header, psRows(containers, Date.now(), !opts.trunc))),
-      );
-    });
-}
+export const psCommand = defineCommand(
+  {
+    name: "ps",
+    usage: "[OPTIONS]",
+    description: "List containers",
+    minArgs: 0,
+    maxArgs: 0,
+    options: {
+      all: { short: "a", long: "all", help: "Show all containers (default shows just running)" },
+      quiet: { short: "q", long: "quiet", help: "Only display container IDs" },
+      noTrunc: { long: "no-trunc", help: "Don't truncate output" },
+    },
+  },
+  ({ options, globals }) => {
+    const store = openStore(globals);
+    const containers = store.list()
+      .map((c) => reconcile(store, c))
+      .filter((c) => options.all || c.state.status === "running");
+    if (options.quiet) {
+      for (const c of containers) console.log(options.noTrunc ? c.record.id : c.record.id.slice(0, 12));
+      return 0;
+    }
+    const header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"];
+    writeStdout(formatTable(header, psRows(containers, Date.now(), options.noTrunc)));
+    return 0;
+  },
+);

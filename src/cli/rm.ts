@@ -1,5 +1,4 @@
 /** `floka rm`: remove containers; `-f` kills a running one first. */
-import { Command } from "@commander-js/extra-typings";
 import * as libc from "../../ffi/libc.ts";
 import { describeError, FlokaError } from "../../lib/errors.ts";
 import { SIGNALS } from "../../lib/linux.ts";
@@ -7,7 +6,8 @@ import { isAlive } from "../containers/liveness.ts";
 import { reconcile } from "../containers/reconcile.ts";
 import type { Container, ContainerStore } from "../containers/store.ts";
 import { CgroupManager } from "../runtime/cgroups.ts";
-import { type Globals, openStore, type SetExit } from "./context.ts";
+import { defineCommand } from "./command.ts";
+import { openStore } from "./context.ts";
 
 /** Waits up to `ms` for the container's process to be gone. */
 async function waitGone(c: Container, ms: number): Promise<boolean> {
@@ -42,23 +42,29 @@ export async function removeContainer(store: ContainerStore, ref: string, force:
   store.remove(c.record.id);
 }
 
-export function rmCommand(globals: Globals, setExit: SetExit) {
-  return new Command("rm")
-    .description("Remove one or more containers")
-    .usage("[OPTIONS] CONTAINER [CONTAINER...]")
-    .helpOption("-h, --help", "Print usage")
-    .argument("<containers...>", "container names or IDs (a unique ID prefix is enough)")
-    .option("-f, --force", "Force the removal of a running container (uses SIGKILL)")
-    .action(async (refs, opts) => {
-      const store = openStore(globals);
-      for (const ref of refs) {
-        try {
-          await removeContainer(store, ref, !!opts.force);
-          console.log(ref);
-        } catch (err) {
-          console.error(`floka: ${describeError(err)}`);
-          setExit(1);
-        }
+export const rmCommand = defineCommand(
+  {
+    name: "rm",
+    usage: "[OPTIONS] CONTAINER [CONTAINER...]",
+    description: "Remove one or more containers",
+    minArgs: 1,
+    maxArgs: Infinity,
+    options: {
+      force: { short: "f", long: "force", help: "Force the removal of a running container (uses SIGKILL)" },
+    },
+  },
+  async ({ options, args, globals }) => {
+    const store = openStore(globals);
+    let exitCode = 0;
+    for (const ref of args) {
+      try {
+        await removeContainer(store, ref, options.force);
+        console.log(ref);
+      } catch (err) {
+        console.error(`floka: ${describeError(err)}`);
+        exitCode = 1;
       }
-    });
-}
+    }
+    return exitCode;
+  },
+);

@@ -1,5 +1,4 @@
 /** `floka run`: create a container from an image and run its command in the foreground. */
-import { Command, Option } from "@commander-js/extra-typings";
 import { DEFAULT_PATH, envFileLines, envFromOption, envKey, mergeEnv } from "../../lib/env.ts";
 import { FlokaError } from "../../lib/errors.ts";
 import { formatImageName } from "../../lib/image_name.ts";
@@ -10,7 +9,8 @@ import { findImage, type LocalImage } from "../images/local_store.ts";
 import { CgroupManager } from "../runtime/cgroups.ts";
 import { etcFiles } from "../runtime/etc_files.ts";
 import { runContainer } from "../runtime/run.ts";
-import { collect, type Globals, openStore, requireRoot, type SetExit } from "./context.ts";
+import { defineCommand } from "./command.ts";
+import { openStore, requireRoot } from "./context.ts";
 
 export interface RunOptions {
   name?: string;
@@ -95,9 +95,8 @@ export function containerRecord(
       `invalid --cpu-shares ${JSON.stringify(opts.cpuShares)}: a whole number is expected`,
     );
   }
-  const taken = new Set(store.list().map((c) => c.record.name));
   let name = opts.name ? validateContainerName(opts.name) : randomName();
-  while (!opts.name && taken.has(name)) name = `${randomName()}_${Math.floor(Math.random() * 10)}`;
+  while (!opts.name && store.nameInUse(name)) name = `${randomName()}_${Math.floor(Math.random() * 10)}`;
   const { entrypoint, cmd, argv } = containerArgv(image, command, opts);
   return {
     id,
@@ -129,43 +128,77 @@ function prepareContainerDir(record: ContainerRecord) {
   };
 }
 
-export function runCommand(globals: Globals, setExit: SetExit) {
-  return new Command("run")
-    .description("Create and run a new container from an image")
-    .usage("[OPTIONS] IMAGE [COMMAND] [ARG...]")
-    .helpOption("--help", "Print usage")
-    .argument("<image>", "image in the store (name[:tag], tag defaults to latest)")
-    .argument("[command...]", "command and arguments (default: the image's, else /bin/sh)")
-    .passThroughOptions()
-    .option("--name <name>", "Assign a name to the container")
-    .option("--rm", "Automatically remove the container when it exits")
-    .option(
-      "-e, --env <KEY=VALUE>",
-      "Set environment variables (KEY alone takes the host's value)",
-      collect,
-      [],
-    )
-    .option("--env-file <file>", "Read in a file of environment variables", collect, [])
-    .option("-w, --workdir <dir>", "Working directory inside the container")
-    .option("-u, --user <user>", "Username or UID (format: <name|uid>[:<group|gid>])")
-    .option("-h, --hostname <name>", "Container host name")
-    .addOption(
-      new Option("--network <mode>", "Connect a container to a network").choices(["none", "host"]).default(
-        "none",
-      ),
-    )
-    .option("-m, --memory <bytes>", "Memory limit (e.g. 512m, 1g)")
-    .option("-c, --cpu-shares <shares>", "CPU shares (relative weight)")
-    .option("--entrypoint <command>", "Overwrite the default ENTRYPOINT of the image")
-    .option("-i, --interactive", "Keep STDIN open (Floka always passes its stdin to the container)")
-    .option("-t, --tty", "Use the terminal: the container gets Floka's own terminal as its stdio")
-    .action(async (imageRef, command, opts) => {
-      requireRoot("run");
-      if (opts.tty && !Deno.stdin.isTerminal()) throw new FlokaError("the input device is not a TTY");
-      const store = openStore(globals);
-      const image = findImage(store.store, imageRef);
-      const record = containerRecord(store, image, command, opts);
-      const container = store.create(record, prepareContainerDir(record));
-      setExit(await runContainer(store, container, new CgroupManager()));
-    });
-}
+export const runCommand = defineCommand(
+  {
+    name: "run",
+    usage: "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+    description: "Create and run a new container from an image",
+    minArgs: 1,
+    maxArgs: Infinity,
+    optionsBeforeArgsOnly: true,
+    options: {
+      name: { long: "name", value: "string", help: "Assign a name to the container" },
+      rm: { long: "rm", help: "Automatically remove the container when it exits" },
+      env: {
+        short: "e",
+        long: "env",
+        value: "list",
+        repeatable: true,
+        help: "Set environment variables (KEY alone takes the host's value)",
+      },
+      envFile: {
+        long: "env-file",
+        value: "list",
+        repeatable: true,
+        help: "Read in a file of environment variables",
+      },
+      workdir: {
+        short: "w",
+        long: "workdir",
+        value: "string",
+        help: "Working directory inside the container",
+      },
+      user: {
+        short: "u",
+        long: "user",
+        value: "string",
+        help: "Username or UID (format: <name|uid>[:<group|gid>])",
+      },
+      hostname: { short: "h", long: "hostname", value: "string", help: "Container host name" },
+      network: {
+        long: "network",
+        value: "string",
+        default: "none",
+        choices: ["none", "host"],
+        help: "Connect the container to a network: none (own namespace, loopback only) or host",
+      },
+      memory: { short: "m", long: "memory", value: "bytes", help: "Memory limit (e.g. 512m, 1g)" },
+      cpuShares: { short: "c", long: "cpu-shares", value: "int", help: "CPU shares (relative weight)" },
+      entrypoint: {
+        long: "entrypoint",
+        value: "string",
+        help: "Overwrite the default ENTRYPOINT of the image",
+      },
+      interactive: {
+        short: "i",
+        long: "interactive",
+        help: "Keep STDIN open (the container always gets Floka's stdin)",
+      },
+      tty: {
+        short: "t",
+        long: "tty",
+        help: "Give the container the terminal Floka runs in (stdin must be one)",
+      },
+    },
+  },
+  async ({ options, args, globals }) => {
+    requireRoot("run");
+    if (options.tty && !Deno.stdin.isTerminal()) throw new FlokaError("the input device is not a TTY");
+    const store = openStore(globals);
+    const [imageRef, ...command] = args;
+    const image = findImage(store.store, imageRef);
+    const record = containerRecord(store, image, command, options);
+    const container = store.create(record, prepareContainerDir(record));
+    return await runContainer(store, container, new CgroupManager());
+  },
+);

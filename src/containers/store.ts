@@ -2,10 +2,12 @@
  * The container store: one directory per container under `containers/<id>/`, holding
  * `config.json` (what was asked for, written once), `state.json` (what is happening now,
  * replaced atomically), the generated /etc files, and the overlay's `upper/`, `work/` and
- * `rootfs/` mount point. Every change is made under `containers/.lock`.
+ * `rootfs/` mount point. Names are reserved in `containers/.names/<name>` (holding the
+ * ID), so starting a container costs the same with ten containers or ten thousand. Every
+ * change is made under `containers/.lock`.
  */
 import { FlokaError } from "../../lib/errors.ts";
-import { readJsonIfExists, withLock, writeJsonAtomic } from "../store/files.ts";
+import { readJsonIfExists, withLock, writeFileAtomic, writeJsonAtomic } from "../store/files.ts";
 import type { StoreRoot } from "../store/root.ts";
 
 export interface ContainerRecord {
@@ -68,16 +70,36 @@ export class ContainerStore {
     return withLock(`${this.store.containers}/.lock`, fn);
   }
 
+  private namePath(name: string): string {
+    return `${this.store.containers}/.names/${name}`;
+  }
+
+  /** The ID of the complete container called `name`, or null. A stale reservation is ignored. */
+  private idOfName(name: string): string | null {
+    let id: string;
+    try {
+      id = Deno.readTextFileSync(this.namePath(name)).trim();
+    } catch {
+      return null;
+    }
+    return this.read(id) ? id : null;
+  }
+
+  /** True when a container is called `name`. */
+  nameInUse(name: string): boolean {
+    return this.idOfName(name) !== null;
+  }
+
   /**
    * Makes the container's directory with its record and `created` state, refusing a name
    * in use. `prepare` fills the directory; on any failure the directory is removed.
    */
   create(record: ContainerRecord, prepare: (dir: string) => void): Container {
     return this.lock(() => {
-      const taken = this.list().find((c) => c.record.name === record.name);
-      if (taken) {
+      const holder = this.idOfName(record.name);
+      if (holder) {
         throw new FlokaError(
-          `the container name "/${record.name}" is already in use by container "${taken.record.id}". ` +
+          `the container name "/${record.name}" is already in use by container "${holder}". ` +
             `Remove (or rename) that container to be able to reuse that name.`,
         );
       }
@@ -87,6 +109,8 @@ export class ContainerStore {
         prepare(dir);
         const state: ContainerState = { status: "created", pid: 0 };
         writeJsonAtomic(`${dir}/state.json`, state);
+        Deno.mkdirSync(`${this.store.containers}/.names`, { recursive: true });
+        writeFileAtomic(this.namePath(record.name), record.id + "\n");
         // config.json last: a directory without it is an unfinished create and is ignored.
         writeJsonAtomic(`${dir}/config.json`, record);
         return { record, state, dir };
@@ -106,29 +130,35 @@ export class ContainerStore {
 
   /** Every complete container, newest first. */
   list(): Container[] {
-    const out: Container[] = [];
-    try {
-      for (const entry of Deno.readDirSync(this.store.containers)) {
-        if (!entry.isDirectory || !/^[0-9a-f]{64}$/.test(entry.name)) continue;
-        const c = this.read(entry.name);
-        if (c) out.push(c);
-      }
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
-    }
-    return out.sort((a, b) => b.record.created.localeCompare(a.record.created));
+    return this.ids()
+      .map((id) => this.read(id))
+      .filter((c) => c !== null)
+      .sort((a, b) => b.record.created.localeCompare(a.record.created));
   }
 
   /** A container by full ID, name, or unique ID prefix. */
   find(ref: string): Container {
-    const all = this.list();
     const name = ref.replace(/^\//, "");
-    const exact = all.find((c) => c.record.id === ref || c.record.name === name);
+    const byName = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name) ? this.idOfName(name) : null;
+    const exact = this.read(/^[0-9a-f]{64}$/.test(ref) ? ref : byName ?? "");
     if (exact) return exact;
-    const prefixed = /^[0-9a-f]+$/.test(ref) ? all.filter((c) => c.record.id.startsWith(ref)) : [];
-    if (prefixed.length === 1) return prefixed[0];
+    const prefixed = /^[0-9a-f]+$/.test(ref) ? this.ids().filter((id) => id.startsWith(ref)) : [];
+    const found = prefixed.length === 1 ? this.read(prefixed[0]) : null;
+    if (found) return found;
     if (prefixed.length > 1) throw new FlokaError(`multiple containers match "${ref}": use more of the ID`);
     throw new FlokaError(`No such container: ${ref}`);
+  }
+
+  /** IDs of the container directories (complete or not). */
+  private ids(): string[] {
+    try {
+      return [...Deno.readDirSync(this.store.containers)]
+        .filter((e) => e.isDirectory && /^[0-9a-f]{64}$/.test(e.name))
+        .map((e) => e.name);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return [];
+      throw err;
+    }
   }
 
   /**
@@ -150,11 +180,17 @@ export class ContainerStore {
       const dir = this.dir(id);
       // Rename first so a crash halfway never leaves a container that looks complete.
       const doomed = `${this.store.containers}/.removing-${id}`;
+      const record = readJsonIfExists<ContainerRecord>(`${dir}/config.json`);
       try {
         Deno.renameSync(dir, doomed);
       } catch (err) {
         if (err instanceof Deno.errors.NotFound) return;
         throw err;
+      }
+      if (record && this.idOfName(record.name) === null) {
+        try {
+          Deno.removeSync(this.namePath(record.name));
+        } catch { /* never reserved, or taken over */ }
       }
       Deno.removeSync(doomed, { recursive: true });
     });
