@@ -11,6 +11,9 @@ export interface ImageName {
 
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
+/** A registry host: DNS name or IPv4 address, with an optional numeric port. */
+const HOST =
+  /^[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::\d+)?$/;
 
 export function parseImageName(text: string): ImageName {
   const slash = text.lastIndexOf("/");
@@ -21,10 +24,8 @@ export function parseImageName(text: string): ImageName {
   const parts = name.split("/");
   const hostLike = parts.length > 1 && /[.:]|^localhost$/.test(parts[0]);
   const pathParts = hostLike ? parts.slice(1) : parts;
-  if (
-    !name || pathParts.length === 0 ||
-    !pathParts.every((p) => COMPONENT.test(p))
-  ) {
+  const badHost = hostLike && !HOST.test(parts[0]);
+  if (!name || badHost || pathParts.length === 0 || !pathParts.every((p) => COMPONENT.test(p))) {
     throw new FlokaError(
       `invalid reference format: ${JSON.stringify(text)} (repository names must be lowercase)`,
     );

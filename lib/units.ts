@@ -34,21 +34,20 @@ export function humanSize(bytes: number): string {
   return `${Number(n.toPrecision(3))}${units[i]}`;
 }
 
-/** Docker's HumanDuration: `Less than a second`, `3 seconds`, `About a minute`, `2 hours`. */
+/** Docker's HumanDuration (go-units): whole seconds and minutes, hours rounded. */
 export function humanDuration(ms: number): string {
-  const s = Math.round(ms / 1000);
-  const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? "" : "s"}`;
+  const s = Math.floor(ms / 1000);
   if (s < 1) return "Less than a second";
   if (s === 1) return "1 second";
   if (s < 60) return `${s} seconds`;
-  const min = Math.round(s / 60);
+  const min = Math.floor(s / 60);
   if (min === 1) return "About a minute";
   if (min < 60) return `${min} minutes`;
-  const h = Math.round(s / 3600);
+  const h = Math.floor(ms / 3_600_000 + 0.5);
   if (h === 1) return "About an hour";
   if (h < 48) return `${h} hours`;
-  if (h < 24 * 7 * 2) return plural(Math.floor(h / 24), "day");
-  if (h < 24 * 30 * 2) return plural(Math.floor(h / 24 / 7), "week");
-  if (h < 24 * 365 * 2) return plural(Math.floor(h / 24 / 30), "month");
-  return plural(Math.floor(h / 24 / 365), "year");
+  if (h < 24 * 7 * 2) return `${Math.floor(h / 24)} days`;
+  if (h < 24 * 30 * 2) return `${Math.floor(h / 24 / 7)} weeks`;
+  if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
+  return `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
 }

@@ -1,5 +1,5 @@
 /** `floka inspect`: a container's record and state as JSON, in `docker inspect`'s shape. */
-import { describeError } from "../../lib/errors.ts";
+import { describeError, FlokaError } from "../../lib/errors.ts";
 import { reconcile } from "../containers/reconcile.ts";
 import type { Container } from "../containers/store.ts";
 import { defineCommand } from "./command.ts";
@@ -74,7 +74,9 @@ export const inspectCommand = defineCommand(
     let exitCode = 0;
     for (const ref of args) {
       try {
-        found.push(inspectView(reconcile(store, store.find(ref))));
+        const c = reconcile(store, store.find(ref));
+        if (!c) throw new FlokaError(`No such container: ${ref}`);
+        found.push(inspectView(c));
       } catch (err) {
         console.error(`floka: ${describeError(err)}`);
         exitCode = 1;

@@ -55,7 +55,7 @@ export const psCommand = defineCommand(
     const store = openStore(globals);
     const containers = store.list()
       .map((c) => reconcile(store, c))
-      .filter((c) => options.all || c.state.status === "running");
+      .filter((c) => c !== null && (options.all || c.state.status === "running")) as Container[];
     if (options.quiet) {
       for (const c of containers) console.log(options.noTrunc ? c.record.id : c.record.id.slice(0, 12));
       return 0;

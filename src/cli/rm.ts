@@ -26,6 +26,7 @@ async function waitGone(c: Container, ms: number): Promise<boolean> {
 export async function removeContainer(store: ContainerStore, ref: string, force: boolean): Promise<void> {
   const cgroups = new CgroupManager();
   const c = reconcile(store, store.find(ref), cgroups);
+  if (!c) return; // it was --rm, and is gone now
   if (isAlive(c.state)) {
     if (!force) {
       throw new FlokaError(

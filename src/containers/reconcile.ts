@@ -1,8 +1,8 @@
 /**
  * Brings a container's recorded state in line with the kernel's. A container whose process
  * ended while no Floka was watching (its `floka run` was killed) still says "running";
- * the next command that looks finds the process gone, records the container as exited and
- * reclaims its cgroup.
+ * the next command that looks finds the process gone, records the container as exited,
+ * reclaims its cgroup, and removes it if it was started with `--rm`.
  */
 import { CgroupManager } from "../runtime/cgroups.ts";
 import { isAlive } from "./liveness.ts";
@@ -11,11 +11,12 @@ import type { Container, ContainerStore } from "./store.ts";
 /** Docker's exit code for a container whose real status was lost. */
 export const EXIT_UNKNOWN = 255;
 
+/** The container as it really is, or null when it was `--rm` and is now removed. */
 export function reconcile(
   store: ContainerStore,
   container: Container,
   cgroups = new CgroupManager(),
-): Container {
+): Container | null {
   if (container.state.status !== "running" || isAlive(container.state)) return container;
   const finished = {
     ...container.state,
@@ -27,5 +28,9 @@ export function reconcile(
   };
   store.updateState(container.record.id, (current) => current.status === "running" ? finished : current);
   cgroups.remove(cgroups.locate(container.record.id), 0);
+  if (container.record.hostConfig.autoRemove) {
+    store.remove(container.record.id);
+    return null;
+  }
   return { ...container, state: finished };
 }

@@ -174,6 +174,15 @@ export class ContainerStore {
     });
   }
 
+  /** Finishes removals that a killed Floka left halfway (`.removing-<id>` directories). */
+  private sweepInterruptedRemovals(): void {
+    for (const entry of Deno.readDirSync(this.store.containers)) {
+      if (entry.name.startsWith(".removing-")) {
+        Deno.removeSync(`${this.store.containers}/${entry.name}`, { recursive: true });
+      }
+    }
+  }
+
   /** Deletes the container's directory; its rootfs must not be mounted (it never is on the host). */
   remove(id: string): void {
     this.lock(() => {
@@ -193,6 +202,7 @@ export class ContainerStore {
         } catch { /* never reserved, or taken over */ }
       }
       Deno.removeSync(doomed, { recursive: true });
+      this.sweepInterruptedRemovals();
     });
   }
 }
