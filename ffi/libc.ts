@@ -46,6 +46,16 @@ const SYMBOLS = {
   // ssize_t write(int fd, const void *buf, size_t count)
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" }, // ssize_t read(int fd, void *buf, size_t count)
+  // int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
+  //                 const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+  posix_spawn: { parameters: ["buffer", "buffer", "pointer", "pointer", "buffer", "buffer"], result: "i32" },
+  // pid_t waitpid(pid_t pid, int *status, int options); off the main thread: it waits
+  waitpid_blocking: {
+    name: "waitpid",
+    parameters: ["i32", "buffer", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
   // The same read(2), run off the main thread so that waiting does not block the event loop.
   read_blocking: { name: "read", parameters: ["i32", "buffer", "usize"], result: "isize", nonblocking: true },
 } as const satisfies Deno.ForeignLibraryInterface;
@@ -79,7 +89,19 @@ const GROUPS: readonly (readonly (keyof typeof SYMBOLS)[])[] = [
     "close_range",
     "read",
   ],
-  ["geteuid", "getpgrp", "tcgetpgrp", "setns", "kill", "open", "socketpair", "fcntl", "read_blocking"],
+  [
+    "geteuid",
+    "getpgrp",
+    "tcgetpgrp",
+    "setns",
+    "kill",
+    "open",
+    "socketpair",
+    "fcntl",
+    "posix_spawn",
+    "waitpid_blocking",
+    "read_blocking",
+  ],
 ];
 
 const bound: Partial<Symbols> = {};
@@ -267,6 +289,49 @@ export function close(fd: number): void {
 
 export function closeRange(first: number, last: number, flags: number): void {
   check(fn("close_range")(first, last, flags), "close_range", [first, last, flags]);
+}
+
+/**
+ * Starts `path` with `argv` and `env` through posix_spawn(3), from this thread (so in the
+ * namespaces this thread gives its children). The child inherits every file descriptor not
+ * marked close-on-exec, the signal mask and ignored signals. Returns the child's PID.
+ */
+export function spawn(path: string, argv: readonly string[], env: readonly string[]): number {
+  const pid = new Int32Array(1);
+  const args = cStringArray(argv);
+  const envp = cStringArray(env);
+  const err = fn("posix_spawn")(
+    new Uint8Array(pid.buffer),
+    cString(path),
+    null,
+    null,
+    args.array,
+    envp.array,
+  );
+  if (err !== 0) throw new SyscallError("posix_spawn", [path], err);
+  return pid[0];
+}
+
+/** How a process ended: its exit code, or the signal that killed it. */
+export interface ExitStatus {
+  code: number;
+  signal: number | null;
+}
+
+/** Waits (off the main thread) for child `pid` to end and reaps it. */
+export async function waitExit(pid: number): Promise<ExitStatus> {
+  const status = new Int32Array(1);
+  // For our own child only EINTR can make it fail (errno is set on another thread).
+  for (
+    let attempt = 0;
+    await fn("waitpid_blocking")(pid, new Uint8Array(status.buffer), 0) !== pid;
+    attempt++
+  ) {
+    if (attempt === 100) throw new Error(`waitpid(${pid}) keeps failing`);
+  }
+  const s = status[0];
+  const signal = s & 0x7f;
+  return signal === 0 ? { code: (s >> 8) & 0xff, signal: null } : { code: 128 + signal, signal };
 }
 
 /** socketpair(2): two connected sockets. */

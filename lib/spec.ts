@@ -37,6 +37,8 @@ export interface ContainerSpec {
   devSymlinks: [string, string][];
   maskedPaths: string[];
   readonlyPaths: string[];
+  /** Host paths of cgroup files the process writes "0" into first, to join its cgroup. */
+  cgroupJoinFiles: string[];
   /** "none": a new network namespace with loopback up; "host": the host's. */
   network: "none" | "host";
   process: ProcessSpec;

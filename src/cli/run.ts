@@ -196,9 +196,9 @@ export const runCommand = defineCommand(
     if (options.tty && !Deno.stdin.isTerminal()) throw new FlokaError("the input device is not a TTY");
     const store = openStore(globals);
     const [imageRef, ...command] = args;
-    const image = findImage(store.store, imageRef);
-    const record = containerRecord(store, image, command, options);
-    const container = store.create(record, prepareContainerDir(record));
-    return await runContainer(store, container, new CgroupManager());
+    return await runContainer(store, () => {
+      const record = containerRecord(store, findImage(store.store, imageRef), command, options);
+      return { record, prepare: prepareContainerDir(record) };
+    }, new CgroupManager());
   },
 );

@@ -101,8 +101,23 @@ export class CgroupManager {
     return cgroup.dirs.map((d) => `${d}/cgroup.procs`);
   }
 
-  /** Moves process `pid` (all its threads) into the cgroup, in every hierarchy. */
-  join(cgroup: Cgroup, pid: number): void {
+  /*
+   * How the container's process enters its cgroup. Moving a whole process (cgroup.procs)
+   * takes a global lock that waits for an RCU grace period, about 10 ms here; moving just
+   * the calling thread by writing 0 to a v1 `tasks` file does not. So on v1 containerize
+   * moves its own main thread, the one that execs (the other threads end at execve). v2
+   * allows no per-thread move outside threaded cgroups: there the host moves the process
+   * by PID while it boots, off the critical path.
+   */
+
+  /** Files the container's process writes "0" into to join (v1). */
+  selfJoinFiles(cgroup: Cgroup): string[] {
+    return cgroup.version === 1 ? cgroup.dirs.map((d) => `${d}/tasks`) : [];
+  }
+
+  /** Moves process `pid` into the cgroup where it cannot do so itself (v2). */
+  hostJoin(cgroup: Cgroup, pid: number): void {
+    if (cgroup.version === 1) return;
     try {
       for (const file of this.procsFiles(cgroup)) write(file, String(pid));
     } catch (err) {

@@ -4,8 +4,7 @@
  * new namespace. It sets up the container as a flat list of steps on the main thread, then
  * replaces itself with the user's command through execve: no Floka code stays inside.
  *
- * The host has put this process in the container's cgroup before the first step (the
- * cgroup namespace made below is rooted there). Each step fails early with an error naming
+ * Each step fails early with an error naming
  * the call and its argument. A failure before execve is reported to the host on the sync
  * channel (runc's pattern): the host prints it and cleans up; a successful execve closes the
  * channel, which the host reads as "started".
@@ -34,6 +33,11 @@ export interface ExecPlan {
   path: string;
   argv: string[];
   env: string[];
+}
+
+/** Enters the container's cgroup, before the cgroup namespace is made (it is rooted there). */
+export function joinCgroup(spec: ContainerSpec, sys: Sys): void {
+  for (const file of spec.cgroupJoinFiles) sys.writeTextFile(file, "0");
 }
 
 /** Mount, UTS, IPC and cgroup namespaces, and a network namespace unless the host's is used. */
@@ -159,6 +163,7 @@ export function limitCapabilities(keep: readonly string[], sys: Sys): void {
 export function setUpContainer(spec: ContainerSpec, sys: Sys): ExecPlan {
   // Nothing in the container may ptrace or read /proc of this process before execve.
   sys.prctl(L.PR_SET_DUMPABLE, 0);
+  joinCgroup(spec, sys);
   unshareNamespaces(spec, sys);
   makeRootPrivate(sys);
   // Device nodes and the modes given in mount options are exact; the process gets 022 at the end.

@@ -9,9 +9,8 @@ import { FlokaError } from "../../lib/errors.ts";
 import * as L from "../../lib/linux.ts";
 import type { StartFailure } from "../../lib/spec.ts";
 import { processStartTime } from "../containers/liveness.ts";
-import type { Container, ContainerStore } from "../containers/store.ts";
+import type { ContainerRecord, ContainerStore } from "../containers/store.ts";
 import { debug } from "../log.ts";
-import { writeJsonAtomic } from "../store/files.ts";
 import type { Cgroup, CgroupManager } from "./cgroups.ts";
 import { selfCommand } from "./self_exec.ts";
 import { buildSpec } from "./spec.ts";
@@ -22,27 +21,17 @@ const FORWARDED: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIG
 /** The container's process failed to start (containerize reported before execve). */
 export class StartError extends FlokaError {}
 
-/** The exit code Docker reports for a status: the command's, or 128+N when killed by signal N. */
-export function exitCodeOf(status: Deno.CommandStatus): number {
-  if (status.signal) return 128 + (L.SIGNALS[status.signal] ?? 0);
-  return status.code;
-}
-
 /**
  * Forwards signals to the child. Ctrl-C and Ctrl-\ from a terminal already reach the
  * container's process, which shares our foreground process group; forwarding them too
  * would deliver them twice.
  */
-function forwardSignals(child: Deno.ChildProcess): () => void {
+function forwardSignals(pid: number): () => void {
   const onTerminal = libc.isForegroundOnTerminal(0);
   const listeners = FORWARDED
     .filter((sig) => !(onTerminal && (sig === "SIGINT" || sig === "SIGQUIT")))
     .map((sig) => {
-      const handler = () => {
-        try {
-          child.kill(sig);
-        } catch { /* already gone */ }
-      };
+      const handler = () => libc.kill(pid, L.SIGNALS[sig]);
       Deno.addSignalListener(sig, handler);
       return () => Deno.removeSignalListener(sig, handler);
     });
@@ -63,12 +52,12 @@ function forwardSignals(child: Deno.ChildProcess): () => void {
  * refuses to create threads (EINVAL), which Deno does at any time; so the host's own PID
  * namespace is restored for children right after the spawn.
  */
-function spawnInNewPidNamespace(command: Deno.Command): Deno.ChildProcess {
+function spawnInNewPidNamespace(spawn: () => number): number {
   const hostPidNs = libc.open("/proc/self/ns/pid", L.O_RDONLY | L.O_CLOEXEC);
   try {
     libc.unshare(L.CLONE_NEWPID);
     try {
-      return command.spawn();
+      return spawn();
     } finally {
       libc.setns(hostPidNs, L.CLONE_NEWPID);
     }
@@ -77,26 +66,29 @@ function spawnInNewPidNamespace(command: Deno.Command): Deno.ChildProcess {
   }
 }
 
+/** A `floka containerize` that is booting and waits for its spec on `channel`. */
+interface Starting {
+  pid: number;
+  channel: number;
+}
+
 /**
- * Starts `floka containerize` with one end of a socket pair, runc's sync channel: the host
- * writes one byte when the container's cgroup is ready, containerize reports a failure on
- * it or execs, which closes it (the end is close-on-exec by then).
+ * Starts `floka containerize` with one end of a socket pair, runc's sync channel. The
+ * host sends the spec on it (one line of JSON) once the container's record and cgroup are
+ * ready; containerize reports a failure on it, or execs the command, which closes it (the
+ * end is close-on-exec by then).
  */
-function spawnContainerize(specPath: string): { child: Deno.ChildProcess; syncFd: number } {
+function spawnContainerize(): Starting {
   const [hostEnd, childEnd] = libc.socketpair(L.AF_UNIX, L.SOCK_STREAM | L.SOCK_CLOEXEC);
   try {
     libc.fcntl(childEnd, L.F_SETFD, 0);
-    const { program, args } = selfCommand(["containerize", specPath, String(childEnd)]);
-    const child = spawnInNewPidNamespace(
-      new Deno.Command(program, {
-        args,
-        stdin: "inherit",
-        stdout: "inherit",
-        stderr: "inherit",
-        env: { DENO_NO_UPDATE_CHECK: "1" },
-      }),
+    const { program, args } = selfCommand(["containerize", String(childEnd)]);
+    const env = Object.entries({ ...Deno.env.toObject(), DENO_NO_UPDATE_CHECK: "1" }).map(([k, v]) =>
+      `${k}=${v}`
     );
-    return { child, syncFd: hostEnd };
+    // posix_spawn rather than Deno.Command: the latter's first use costs milliseconds.
+    const pid = spawnInNewPidNamespace(() => libc.spawn(program, [program, ...args], env));
+    return { pid, channel: hostEnd };
   } catch (err) {
     libc.close(hostEnd);
     throw err;
@@ -106,98 +98,87 @@ function spawnContainerize(specPath: string): { child: Deno.ChildProcess; syncFd
 }
 
 /** Reads the sync channel to its end: null when the command was exec'd, else the failure. */
-async function startResult(syncFd: number): Promise<StartFailure | null> {
-  try {
-    const bytes = await libc.readToEnd(syncFd);
-    return bytes.length ? JSON.parse(new TextDecoder().decode(bytes)) as StartFailure : null;
-  } finally {
-    libc.close(syncFd);
-  }
+async function startResult(channel: number): Promise<StartFailure | null> {
+  const bytes = await libc.readToEnd(channel);
+  return bytes.length ? JSON.parse(new TextDecoder().decode(bytes)) as StartFailure : null;
 }
 
-/** Starts the container's process and waits for it: the start failure, or the exit code. */
-async function startAndWait(
-  store: ContainerStore,
-  container: Container,
-  cgroups: CgroupManager,
-  cgroup: Cgroup,
-): Promise<{ failure: StartFailure | null; exitCode: number }> {
-  const { record, dir } = container;
-  const specPath = `${dir}/spec.json`;
-  writeJsonAtomic(specPath, buildSpec(record, dir));
-  const { child, syncFd } = spawnContainerize(specPath);
-  const stopForwarding = forwardSignals(child);
-  try {
-    // Done here, while the child boots, rather than by the child: moving a process between
-    // cgroup v1 hierarchies costs milliseconds each. The child waits for the byte below.
-    try {
-      cgroups.join(cgroup, child.pid);
-      libc.writeAll(syncFd, new Uint8Array([1]));
-    } catch (err) {
-      child.kill("SIGKILL");
-      await child.status;
-      libc.close(syncFd);
-      throw err;
-    }
-    store.updateState(record.id, () => ({
-      status: "running",
-      pid: child.pid,
-      pidStartTime: processStartTime(child.pid) ?? undefined,
-      startedAt: new Date().toISOString(),
-    }));
-    const failure = await startResult(syncFd);
-    return { failure, exitCode: exitCodeOf(await child.status) };
-  } finally {
-    stopForwarding();
-  }
+/** What became of a container's process. */
+type Outcome = { failure: StartFailure; exitCode?: never } | { failure?: never; exitCode: number };
+
+/** A container to create: its record, and what fills its directory. */
+export interface NewContainer {
+  record: ContainerRecord;
+  prepare: (dir: string) => void;
 }
 
 /**
- * Runs a created container in the foreground and returns its exit code. The container's
- * cgroup exists only while it runs; with `--rm` the container is removed at the end. When
- * the container cannot be started, nothing of it is left and the error carries Docker's
- * exit code (125, or 126/127 when its command cannot be executed or found).
+ * Creates a container and runs it in the foreground; returns its exit code. containerize
+ * is started first, so that its boot (the larger part of a start) overlaps all of the
+ * host's work: resolving the image (`describe`), the record, the cgroup, the spec. The
+ * cgroup exists only while the container runs; with `--rm` the container is removed at the
+ * end. When the container cannot be started nothing of it is left and the error carries
+ * Docker's exit code (125, or 126/127 when its command cannot be executed or found).
  */
 export async function runContainer(
   store: ContainerStore,
-  container: Container,
+  describe: () => NewContainer,
   cgroups: CgroupManager,
 ): Promise<number> {
-  const { record } = container;
-  let outcome: { failure: StartFailure | null; exitCode: number };
-  const cgroup = (() => {
-    try {
-      return cgroups.create(record.id, record.hostConfig);
-    } catch (err) {
-      store.remove(record.id);
-      throw err;
-    }
-  })();
+  const { pid, channel } = spawnContainerize();
+  const exited = libc.waitExit(pid);
+  const stopForwarding = forwardSignals(pid);
+  let record: ContainerRecord | undefined;
+  let cgroup: Cgroup | undefined;
+  let outcome: Outcome;
   try {
-    outcome = await startAndWait(store, container, cgroups, cgroup);
+    const wanted = describe();
+    record = wanted.record;
+    const container = store.create(record, wanted.prepare);
+    cgroup = cgroups.create(record.id, record.hostConfig);
+    cgroups.hostJoin(cgroup, pid);
+    const spec = buildSpec(record, container.dir, cgroups.selfJoinFiles(cgroup));
+    libc.writeAll(channel, new TextEncoder().encode(JSON.stringify(spec) + "\n"));
+    store.updateState(record.id, () => ({
+      status: "running",
+      pid,
+      pidStartTime: processStartTime(pid) ?? undefined,
+      startedAt: new Date().toISOString(),
+    }));
+    const failure = await startResult(channel);
+    const { code: exitCode } = await exited;
+    outcome = failure ? { failure } : { exitCode };
   } catch (err) {
-    cgroups.remove(cgroup);
-    store.remove(record.id);
+    libc.kill(pid, L.SIGNALS.SIGKILL);
+    await exited;
+    if (cgroup) cgroups.remove(cgroup);
+    if (record) store.remove(record.id);
     throw err;
+  } finally {
+    stopForwarding();
+    libc.close(channel);
   }
-  debug(`container ${record.id.slice(0, 12)} exited with ${outcome.exitCode}`);
+  debug(`container ${record.id.slice(0, 12)} ended: ${JSON.stringify(outcome)}`);
   const left = cgroups.remove(cgroup);
   if (outcome.failure) {
     store.remove(record.id);
     throw new StartError(outcome.failure.message, outcome.failure.exitCode);
   }
-  store.updateState(record.id, (s) => ({
-    ...s,
-    status: "exited",
-    pid: 0,
-    exitCode: outcome.exitCode,
-    finishedAt: new Date().toISOString(),
-  }));
+  if (record.hostConfig.autoRemove) {
+    store.remove(record.id);
+  } else {
+    store.updateState(record.id, (s) => ({
+      ...s,
+      status: "exited",
+      pid: 0,
+      exitCode: outcome.exitCode,
+      finishedAt: new Date().toISOString(),
+    }));
+  }
   if (left.length) {
     throw new FlokaError(
       `could not remove the container's cgroup ${left.join(", ")}: it still has processes`,
     );
   }
-  if (record.hostConfig.autoRemove) store.remove(record.id);
   return outcome.exitCode;
 }

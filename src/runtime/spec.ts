@@ -96,7 +96,11 @@ export const READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"
 /** The /etc files Floka generates per container and binds over the image's. */
 export const ETC_FILES = ["hostname", "hosts", "resolv.conf"] as const;
 
-export function buildSpec(record: ContainerRecord, containerDir: string): ContainerSpec {
+export function buildSpec(
+  record: ContainerRecord,
+  containerDir: string,
+  cgroupJoinFiles: string[],
+): ContainerSpec {
   const etcMounts: Mount[] = ETC_FILES.map((file) => ({
     type: "bind",
     source: `${containerDir}/${file}`,
@@ -113,6 +117,7 @@ export function buildSpec(record: ContainerRecord, containerDir: string): Contai
     devSymlinks: DEV_SYMLINKS,
     maskedPaths: MASKED_PATHS,
     readonlyPaths: READONLY_PATHS,
+    cgroupJoinFiles,
     network: record.hostConfig.networkMode,
     process: {
       args: [record.path, ...record.args],

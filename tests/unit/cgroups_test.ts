@@ -117,12 +117,13 @@ Deno.test("v2 locate() names the directory without creating it; procsFiles lists
   }
 });
 
-Deno.test("v2 join writes the pid to cgroup.procs; pids() reads them back", () => {
+Deno.test("v2: the host joins the process by writing its pid to cgroup.procs; the process writes nothing", () => {
   const root = fakeV2();
   try {
     const cgroups = new CgroupManager(root);
     const cg = cgroups.create(ID, { memory: 0, cpuShares: 0 });
-    cgroups.join(cg, 4321);
+    assert.deepEqual(cgroups.selfJoinFiles(cg), []);
+    cgroups.hostJoin(cg, 4321);
     assert.equal(Deno.readTextFileSync(`${cg.dirs[0]}/cgroup.procs`), "4321");
     Deno.writeTextFileSync(`${cg.dirs[0]}/cgroup.procs`, "4321\n4322\n");
     assert.deepEqual(cgroups.pids(cg).toSorted(), [4321, 4322]);
@@ -136,7 +137,7 @@ Deno.test("join into a cgroup that does not exist is a FlokaError", () => {
   try {
     const cgroups = new CgroupManager(root);
     assert.throws(
-      () => cgroups.join(cgroups.locate(ID), 4321),
+      () => cgroups.hostJoin(cgroups.locate(ID), 4321),
       (err) =>
         err instanceof FlokaError && /cannot move the container's process into its cgroup/.test(err.message),
     );
@@ -254,14 +255,16 @@ Deno.test("v1 follows the usual cpu -> cpu,cpuacct symlink", () => {
   }
 });
 
-Deno.test("v1 join writes the pid into every hierarchy", () => {
+Deno.test("v1: the process joins itself through each hierarchy's tasks file; the host writes nothing", () => {
   const root = fakeV1();
   try {
     const cgroups = new CgroupManager(root);
     const cg = cgroups.create(ID, { memory: 0, cpuShares: 0 });
-    cgroups.join(cg, 777);
-    for (const file of cgroups.procsFiles(cg)) assert.equal(Deno.readTextFileSync(file), "777", file);
-    assert.deepEqual(cgroups.pids(cg), [777]);
+    assert.deepEqual(cgroups.selfJoinFiles(cg), cg.dirs.map((d) => `${d}/tasks`));
+    assert.equal(cg.dirs.length, 3);
+    cgroups.hostJoin(cg, 777);
+    for (const file of cgroups.procsFiles(cg)) assert.throws(() => Deno.readTextFileSync(file), file);
+    assert.deepEqual(cgroups.pids(cg), []);
   } finally {
     cleanup(root);
   }

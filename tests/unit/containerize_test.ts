@@ -261,11 +261,14 @@ function makeRecord(
   };
 }
 
+/** v1 `tasks` files the container's main thread writes 0 into to join its cgroup. */
+const CGROUP_TASKS = ["/sys/fs/cgroup/memory/floka/x/tasks", "/sys/fs/cgroup/pids/floka/x/tasks"];
+
 function makeSpec(
   network: "none" | "host" = "none",
   config: Partial<ContainerRecord["config"]> = {},
 ): ContainerSpec {
-  return buildSpec(makeRecord(network, config), DIR);
+  return buildSpec(makeRecord(network, config), DIR, CGROUP_TASKS);
 }
 
 /** A host with the container's directory and a busybox-like image "mounted" at the rootfs. */
@@ -324,6 +327,13 @@ Deno.test("setUpContainer: with the host's network no network namespace and no l
   setUpContainer(makeSpec("host"), sys);
   assert.deepEqual(sys.named("unshare"), [[NS_BASE]]);
   assert.equal(sys.named("loopbackUp").length, 0);
+});
+
+Deno.test("setUpContainer: joins its cgroup by writing 0 to each given file, before the cgroup namespace", () => {
+  const sys = makeSys();
+  setUpContainer(makeSpec(), sys);
+  assert.deepEqual(sys.named("writeTextFile").slice(0, 2), CGROUP_TASKS.map((f) => [f, "0"]));
+  assert.ok(indexOfCall(sys, "writeTextFile", (a) => a[0] === CGROUP_TASKS[1]) < indexOfCall(sys, "unshare"));
 });
 
 Deno.test("setUpContainer: makes itself non-dumpable before anything else", () => {
@@ -398,6 +408,8 @@ Deno.test("setUpContainer: the steps happen in order, from namespaces to the use
   setUpContainer(makeSpec("none", { user: "alice" }), sys);
   assertIncreasing([
     indexOfCall(sys, "prctl", (a) => a[0] === L.PR_SET_DUMPABLE),
+    indexOfCall(sys, "writeTextFile", (a) => a[0] === CGROUP_TASKS[0]),
+    indexOfCall(sys, "writeTextFile", (a) => a[0] === CGROUP_TASKS[1]),
     indexOfCall(sys, "unshare"),
     indexOfCall(sys, "loopbackUp"),
     indexOfCall(sys, "mount", (a) => a[1] === "/" && a[3] === (L.MS_REC | L.MS_PRIVATE)),
@@ -511,6 +523,8 @@ Deno.test("setUpContainer: an image with /etc -> / cannot make Floka mount over 
   }
   assert.ok(targets.includes(`${R}/hosts`));
   for (const c of beforePivot) {
+    // The cgroup join writes host cgroup files by design; every other write stays inside.
+    if (c.name === "writeTextFile" && CGROUP_TASKS.includes(c.args[0] as string)) continue;
     if (["touch", "mkdirAll", "mknod", "symlink", "writeTextFile"].includes(c.name)) {
       const path = c.name === "symlink" ? c.args[1] : c.args[0];
       assert.ok(path === R || (path as string).startsWith(`${R}/`), `${c.name}(${path}) outside the rootfs`);

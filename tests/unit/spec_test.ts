@@ -49,7 +49,7 @@ Deno.test("rootMount: several lower layers are joined by unescaped ':' in the or
 });
 
 Deno.test("buildSpec: identity, rootfs, process and network from the record", () => {
-  const spec = buildSpec(record("none"), DIR);
+  const spec = buildSpec(record("none"), DIR, []);
   assert.equal(spec.id, ID);
   assert.equal(spec.hostname, ID.slice(0, 12));
   assert.equal(spec.rootfs, `${DIR}/rootfs`);
@@ -63,12 +63,12 @@ Deno.test("buildSpec: identity, rootfs, process and network from the record", ()
 });
 
 Deno.test("buildSpec: the spec is plain JSON (it crosses to containerize in a file)", () => {
-  const spec = buildSpec(record("none"), DIR);
+  const spec = buildSpec(record("none"), DIR, []);
   assert.deepEqual(JSON.parse(JSON.stringify(spec)), spec);
 });
 
 Deno.test("buildSpec: system mounts in order, Docker's options, sysfs with its own network", () => {
-  const spec = buildSpec(record("none"), DIR);
+  const spec = buildSpec(record("none"), DIR, []);
   const system = spec.mounts.slice(0, 6);
   assert.deepEqual(system.map((m) => [m.type, m.source, m.target]), [
     ["proc", "proc", "/proc"],
@@ -105,7 +105,7 @@ Deno.test("buildSpec: system mounts in order, Docker's options, sysfs with its o
 });
 
 Deno.test("buildSpec: with the host's network /sys is a read-only rbind of the host's /sys", () => {
-  const spec = buildSpec(record("host"), DIR);
+  const spec = buildSpec(record("host"), DIR, []);
   assert.equal(spec.network, "host");
   const sys = spec.mounts.filter((m) => m.target === "/sys");
   assert.deepEqual(sys, [{
@@ -118,7 +118,7 @@ Deno.test("buildSpec: with the host's network /sys is a read-only rbind of the h
 });
 
 Deno.test("buildSpec: hostname, hosts and resolv.conf are bound from the container dir, after system mounts", () => {
-  const spec = buildSpec(record("none"), DIR);
+  const spec = buildSpec(record("none"), DIR, []);
   const etc = spec.mounts.filter((m) => m.target.startsWith("/etc/"));
   assert.deepEqual(
     etc,
@@ -135,7 +135,7 @@ Deno.test("buildSpec: hostname, hosts and resolv.conf are bound from the contain
 });
 
 Deno.test("buildSpec: Docker's default devices and /dev symlinks", () => {
-  const spec = buildSpec(record("none"), DIR);
+  const spec = buildSpec(record("none"), DIR, []);
   assert.deepEqual(spec.devices.map((d) => [d.path, d.major, d.minor, d.mode]), [
     ["/dev/null", 1, 3, 0o666],
     ["/dev/zero", 1, 5, 0o666],
@@ -154,7 +154,7 @@ Deno.test("buildSpec: Docker's default devices and /dev symlinks", () => {
 });
 
 Deno.test("buildSpec: Docker's masked and read-only paths", () => {
-  const spec = buildSpec(record("none"), DIR);
+  const spec = buildSpec(record("none"), DIR, []);
   for (
     const p of [
       "/proc/acpi",
@@ -176,4 +176,9 @@ Deno.test("buildSpec: Docker's masked and read-only paths", () => {
     ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
   );
   assert.deepEqual(spec.readonlyPaths, READONLY_PATHS);
+});
+
+Deno.test("buildSpec passes the cgroup files the container writes 0 into", () => {
+  const files = ["/sys/fs/cgroup/memory/floka/x/tasks"];
+  assert.deepEqual(buildSpec(record("none"), DIR, files).cgroupJoinFiles, files);
 });
