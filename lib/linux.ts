@@ -15,7 +15,6 @@ export const MS_NODEV = 0x4;
 export const MS_NOEXEC = 0x8;
 export const MS_SYNCHRONOUS = 0x10;
 export const MS_REMOUNT = 0x20;
-export const MS_MANDLOCK = 0x40;
 export const MS_DIRSYNC = 0x80;
 export const MS_NOSYMFOLLOW = 0x100;
 export const MS_NOATIME = 0x400;
@@ -23,7 +22,6 @@ export const MS_NODIRATIME = 0x800;
 export const MS_BIND = 0x1000;
 export const MS_MOVE = 0x2000;
 export const MS_REC = 0x4000;
-export const MS_SILENT = 0x8000;
 export const MS_UNBINDABLE = 0x20000;
 export const MS_PRIVATE = 0x40000;
 export const MS_SLAVE = 0x80000;
@@ -38,10 +36,8 @@ export const MNT_DETACH = 0x2;
 export const S_IFCHR = 0o020000;
 
 // prctl(2).
-export const PR_SET_PDEATHSIG = 1;
 export const PR_SET_DUMPABLE = 4;
 export const PR_CAPBSET_DROP = 24;
-export const PR_SET_NO_NEW_PRIVS = 38;
 
 // open(2) / fcntl(2).
 export const O_RDONLY = 0;

@@ -19,4 +19,3 @@ function log(level: LogLevel, message: string): void {
 export const debug = (m: string) => log("debug", m);
 export const info = (m: string) => log("info", m);
 export const warn = (m: string) => log("warn", m);
-export const isDebug = () => threshold === 0;

@@ -3,7 +3,13 @@
  * the command, `--help` on every command, one line on stderr for any failure, and Docker's
  * exit codes (125 for a failure of Floka itself or a bad flag).
  */
-import { type CommandSpec, formatOptions, parseCommandLine, UsageError } from "../../lib/argv.ts";
+import {
+  type CommandSpec,
+  formatCommandHelp,
+  formatOptions,
+  parseCommandLine,
+  UsageError,
+} from "../../lib/argv.ts";
 import { describeError, EXIT_FLOKA, FlokaError } from "../../lib/errors.ts";
 import { setLogLevel } from "../log.ts";
 import { VERSION } from "../version.ts";
@@ -59,19 +65,6 @@ function programHelp(): string {
   ].join("\n");
 }
 
-function commandHelp(spec: CommandSpec): string {
-  const options = Object.values(spec.options);
-  return [
-    `Usage:  floka ${spec.name} ${spec.usage}`,
-    "",
-    spec.description,
-    "",
-    "Options:",
-    formatOptions([...options, { long: "help", help: "Print usage" }]),
-    "",
-  ].join("\n");
-}
-
 async function dispatch(argv: string[]): Promise<number> {
   const global = parseCommandLine(GLOBAL, argv);
   const [name, ...rest] = global.args;
@@ -88,7 +81,7 @@ async function dispatch(argv: string[]): Promise<number> {
   setLogLevel(global.options.logLevel);
   const parsed = parseCommandLine(command.spec, rest);
   if (parsed.help) {
-    console.log(commandHelp(command.spec));
+    console.log(formatCommandHelp(command.spec));
     return 0;
   }
   const globals: GlobalOptions = { root: global.options.root, logLevel: global.options.logLevel };

@@ -125,17 +125,6 @@ export class CgroupManager {
     }
   }
 
-  /** PIDs (host view) still in the cgroup. */
-  pids(cgroup: Cgroup): number[] {
-    const pids = new Set<number>();
-    for (const file of this.procsFiles(cgroup)) {
-      try {
-        for (const line of Deno.readTextFileSync(file).split("\n")) if (line) pids.add(Number(line));
-      } catch { /* removed already */ }
-    }
-    return [...pids];
-  }
-
   /**
    * Removes the cgroup's directories. A cgroup whose last process is still being reaped is
    * busy for a moment, so removal is retried briefly. Returns the directories left.

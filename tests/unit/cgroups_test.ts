@@ -125,8 +125,6 @@ Deno.test("v2: the host joins the process by writing its pid to cgroup.procs; th
     assert.deepEqual(cgroups.selfJoinFiles(cg), []);
     cgroups.hostJoin(cg, 4321);
     assert.equal(Deno.readTextFileSync(`${cg.dirs[0]}/cgroup.procs`), "4321");
-    Deno.writeTextFileSync(`${cg.dirs[0]}/cgroup.procs`, "4321\n4322\n");
-    assert.deepEqual(cgroups.pids(cg).toSorted(), [4321, 4322]);
   } finally {
     cleanup(root);
   }
@@ -141,7 +139,7 @@ Deno.test("join into a cgroup that does not exist is a FlokaError", () => {
       (err) =>
         err instanceof FlokaError && /cannot move the container's process into its cgroup/.test(err.message),
     );
-    assert.deepEqual(cgroups.pids(cgroups.locate(ID)), []);
+    assert.throws(() => Deno.statSync(cgroups.locate(ID).dirs[0]), Deno.errors.NotFound);
   } finally {
     cleanup(root);
   }
@@ -264,7 +262,6 @@ Deno.test("v1: the process joins itself through each hierarchy's tasks file; the
     assert.equal(cg.dirs.length, 3);
     cgroups.hostJoin(cg, 777);
     for (const file of cgroups.procsFiles(cg)) assert.throws(() => Deno.readTextFileSync(file), file);
-    assert.deepEqual(cgroups.pids(cg), []);
   } finally {
     cleanup(root);
   }
