@@ -22,32 +22,24 @@ const FORWARDED: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIG
 export class StartError extends FlokaError {}
 
 /**
- * Forwards signals to the child. Ctrl-C and Ctrl-\ from a terminal already reach the
- * container's process, which shares our foreground process group; forwarding them too
- * would deliver them twice.
+ * Forwards signals to the container's PID 1 while it runs. Ctrl-C and Ctrl-\ typed on a
+ * terminal already reach it (it shares our foreground process group), so those are only
+ * kept from killing Floka, not sent a second time.
  */
 function forwardSignals(pid: number): () => void {
-  const onTerminal = libc.isForegroundOnTerminal(0);
-  const listeners = FORWARDED
-    .filter((sig) => !(onTerminal && (sig === "SIGINT" || sig === "SIGQUIT")))
-    .map((sig) => {
-      const handler = () => libc.kill(pid, L.SIGNALS[sig]);
-      Deno.addSignalListener(sig, handler);
-      return () => Deno.removeSignalListener(sig, handler);
-    });
-  // Still listen for the terminal's signals so they do not kill Floka before the container.
-  const ignored = onTerminal
-    ? (["SIGINT", "SIGQUIT"] as Deno.Signal[]).map((sig) => {
-      const noop = () => {};
-      Deno.addSignalListener(sig, noop);
-      return () => Deno.removeSignalListener(sig, noop);
-    })
-    : [];
-  return () => [...listeners, ...ignored].forEach((remove) => remove());
+  const fromTerminal = libc.isForegroundOnTerminal(0) ? ["SIGINT", "SIGQUIT"] : [];
+  const removers = FORWARDED.map((sig) => {
+    const handler = () => {
+      if (!fromTerminal.includes(sig)) libc.kill(pid, L.SIGNALS[sig]);
+    };
+    Deno.addSignalListener(sig, handler);
+    return () => Deno.removeSignalListener(sig, handler);
+  });
+  return () => removers.forEach((remove) => remove());
 }
 
 /**
- * Spawns `command` as PID 1 of a new PID namespace. unshare(CLONE_NEWPID) changes the
+ * Calls `spawn` so that the process it starts is PID 1 of a new PID namespace. unshare(CLONE_NEWPID) changes the
  * namespace of this thread's future children only, and while it is in force the kernel
  * refuses to create threads (EINVAL), which Deno does at any time; so the host's own PID
  * namespace is restored for children right after the spawn.
