@@ -19,7 +19,7 @@ export function inspectView(c: Container) {
       Running: state.status === "running",
       Paused: false,
       Restarting: false,
-      OOMKilled: false,
+      OOMKilled: state.oomKilled ?? false,
       Dead: false,
       Pid: state.pid,
       ExitCode: state.exitCode ?? 0,

@@ -50,6 +50,8 @@ export interface ContainerState {
   startedAt?: string;
   finishedAt?: string;
   exitCode?: number;
+  /** The kernel's OOM killer ended a process of the container (its memory limit was hit). */
+  oomKilled?: boolean;
   error?: string;
 }
 

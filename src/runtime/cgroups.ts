@@ -125,6 +125,20 @@ export class CgroupManager {
     }
   }
 
+  /** True when the kernel's OOM killer killed a process of the cgroup (memory limit hit). */
+  oomKilled(cgroup: Cgroup): boolean {
+    const [file, dir] = cgroup.version === 2
+      ? ["memory.events", cgroup.dirs[0]]
+      : ["memory.oom_control", cgroup.dirs.find((d) => d.startsWith(`${this.root}/memory/`))];
+    if (!dir) return false;
+    try {
+      const count = /^oom_kill (\d+)$/m.exec(Deno.readTextFileSync(`${dir}/${file}`));
+      return count !== null && Number(count[1]) > 0;
+    } catch {
+      return false;
+    }
+  }
+
   /**
    * Removes the cgroup's directories. A cgroup whose last process is still being reaped is
    * busy for a moment, so removal is retried briefly. Returns the directories left.

@@ -151,6 +151,7 @@ export async function runContainer(
     libc.close(channel);
   }
   debug(`container ${record.id.slice(0, 12)} ended: ${JSON.stringify(outcome)}`);
+  const oomKilled = cgroups.oomKilled(cgroup);
   const left = cgroups.remove(cgroup);
   if (outcome.failure) {
     store.remove(record.id);
@@ -164,6 +165,7 @@ export async function runContainer(
       status: "exited",
       pid: 0,
       exitCode: outcome.exitCode,
+      oomKilled,
       finishedAt: new Date().toISOString(),
     }));
   }

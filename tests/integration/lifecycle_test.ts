@@ -282,3 +282,22 @@ integrationTest(
     });
   },
 );
+
+integrationTest(
+  "lifecycle: a process over its -m limit is OOM-killed: exit 137 and OOMKilled in inspect",
+  async () => {
+    await withStore(async (s) => {
+      // Holding 64 MB in a shell variable needs far more than the 8 MB allowed.
+      const hog = 'x=$(head -c 64000000 /dev/zero | tr "\\0" a); echo survived';
+      const r = await s.run(["--name", "hog", "-m", "8m", "busybox", "sh", "-c", hog]);
+      assert.equal(r.code, 137, show(r));
+      assert.ok(!r.stdout.includes("survived"), show(r));
+      const { State } = await s.inspect("hog");
+      assert.equal(State.OOMKilled, true);
+      assert.equal(State.ExitCode, 137);
+      const calm = await s.run(["--name", "calm", "-m", "64m", "busybox", "true"]);
+      assert.equal(calm.code, 0, show(calm));
+      assert.equal((await s.inspect("calm")).State.OOMKilled, false);
+    });
+  },
+);

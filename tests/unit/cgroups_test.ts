@@ -285,3 +285,21 @@ Deno.test("v1 remove deletes every hierarchy's directory once empty", () => {
     cleanup(root);
   }
 });
+
+Deno.test("oomKilled reads the kernel's oom_kill counter: v1 memory.oom_control, v2 memory.events", () => {
+  for (const [make, file] of [[fakeV1, "memory.oom_control"], [fakeV2, "memory.events"]] as const) {
+    const root = make();
+    try {
+      const cgroups = new CgroupManager(root);
+      const cg = cgroups.create(ID, { memory: 0, cpuShares: 0 });
+      const dir = cg.dirs.find((d) => d.includes("/memory/")) ?? cg.dirs[0];
+      assert.equal(cgroups.oomKilled(cg), false, `${file} missing`);
+      Deno.writeTextFileSync(`${dir}/${file}`, "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n");
+      assert.equal(cgroups.oomKilled(cg), false, `${file} with no kill`);
+      Deno.writeTextFileSync(`${dir}/${file}`, "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n");
+      assert.equal(cgroups.oomKilled(cg), true, `${file} after a kill`);
+    } finally {
+      cleanup(root);
+    }
+  }
+});
