@@ -6,24 +6,9 @@
  */
 import { FlokaError } from "../../lib/errors.ts";
 import { formatImageName, type ImageName, parseImageName } from "../../lib/image_name.ts";
+import type { ImageConfig } from "../../lib/oci.ts";
 import { readJsonIfExists } from "../store/files.ts";
 import type { StoreRoot } from "../store/root.ts";
-
-/** The part of an OCI image config Floka reads (image-spec config.md). */
-export interface ImageConfig {
-  created?: string;
-  architecture?: string;
-  os?: string;
-  config?: {
-    User?: string;
-    Env?: string[];
-    Entrypoint?: string[] | null;
-    Cmd?: string[] | null;
-    WorkingDir?: string;
-    Labels?: Record<string, string>;
-    StopSignal?: string;
-  };
-}
 
 export interface LocalImage extends ImageName {
   /** `images/<name>:<tag>` */
