@@ -84,11 +84,3 @@ export function mountCall(m: Mount): MountCall {
     remount: isBind && extra !== 0,
   };
 }
-
-/**
- * Escapes a directory for overlayfs's lowerdir/upperdir/workdir options, where `:` separates
- * layers and `,` separates options (image directories are named `name:tag`).
- */
-export function overlayPath(path: string): string {
-  return path.replace(/[\\:,]/g, (c) => "\\" + c);
-}

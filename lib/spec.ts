@@ -26,6 +26,8 @@ export interface ProcessSpec {
 
 export interface ContainerSpec {
   id: string;
+  /** The container's directory on the host; the root mount's relative paths start there. */
+  bundle: string;
   hostname: string;
   /** Host directory where the root filesystem is mounted, and that mount. */
   rootfs: string;

@@ -8,6 +8,7 @@ import type { ContainerRecord, ContainerStore } from "../containers/store.ts";
 import { findImage, type LocalImage } from "../images/local_store.ts";
 import { CgroupManager } from "../runtime/cgroups.ts";
 import { etcFiles } from "../runtime/etc_files.ts";
+import { LAYER_LINKS } from "../runtime/spec.ts";
 import { runContainer } from "../runtime/run.ts";
 import { defineCommand } from "./command.ts";
 import { openStore, requireRoot } from "./context.ts";
@@ -121,7 +122,10 @@ export function containerRecord(
 /** Creates the container's directory: record, generated /etc files, overlay directories. */
 function prepareContainerDir(record: ContainerRecord) {
   return (dir: string) => {
-    for (const sub of ["upper", "work", "rootfs"]) Deno.mkdirSync(`${dir}/${sub}`, { mode: 0o755 });
+    for (const sub of ["upper", "work", "rootfs", LAYER_LINKS]) {
+      Deno.mkdirSync(`${dir}/${sub}`, { mode: 0o755 });
+    }
+    record.lowerDirs.forEach((lower, i) => Deno.symlinkSync(lower, `${dir}/${LAYER_LINKS}/${i}`));
     for (const [file, text] of Object.entries(etcFiles(record))) {
       Deno.writeTextFileSync(`${dir}/${file}`, text);
     }

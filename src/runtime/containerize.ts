@@ -168,6 +168,7 @@ export function setUpContainer(spec: ContainerSpec, sys: Sys): ExecPlan {
   makeRootPrivate(sys);
   // Device nodes and the modes given in mount options are exact; the process gets 022 at the end.
   sys.umask(0);
+  sys.chdir(spec.bundle);
   mountInRoot(spec.rootfs, spec.rootMount, sys);
   refuseSymlinkedSystemDirs(spec.rootfs, sys);
   for (const m of spec.mounts) mountInRoot(spec.rootfs, m, sys);

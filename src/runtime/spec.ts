@@ -5,23 +5,28 @@
  */
 import { DEFAULT_CAPABILITIES } from "../../lib/capabilities.ts";
 import type { ContainerSpec, DeviceNode } from "../../lib/spec.ts";
-import { type Mount, overlayPath } from "../../lib/mount.ts";
+import type { Mount } from "../../lib/mount.ts";
 import type { ContainerRecord } from "../containers/store.ts";
 
-/** The overlay root filesystem: the image's layers below, the container's own layer on top. */
-export function rootMount(lowerDirs: readonly string[], containerDir: string): Mount {
-  const lower = lowerDirs.map(overlayPath).join(":");
+/**
+ * The overlay root filesystem: the image's layers below, the container's own layer on top.
+ * Its paths are relative to the container's directory, where `layers/<i>` links to the
+ * i-th lower directory (top first), as Docker's overlay2 does: mount(2) takes one page of
+ * options, which 120 absolute layer paths would overflow, and the short names need no
+ * escaping of overlayfs's `:` and `,`.
+ */
+export function rootMount(layerCount: number): Mount {
+  const lower = Array.from({ length: layerCount }, (_, i) => `${LAYER_LINKS}/${i}`).join(":");
   return {
     type: "overlay",
     source: "overlay",
     target: "/",
-    options: [
-      `lowerdir=${lower}`,
-      `upperdir=${overlayPath(`${containerDir}/upper`)}`,
-      `workdir=${overlayPath(`${containerDir}/work`)}`,
-    ],
+    options: [`lowerdir=${lower}`, "upperdir=upper", "workdir=work"],
   };
 }
+
+/** The container directory's folder of links to the image's layers. */
+export const LAYER_LINKS = "layers";
 
 function systemMounts(network: ContainerRecord["hostConfig"]["networkMode"]): Mount[] {
   return [
@@ -109,9 +114,10 @@ export function buildSpec(
   }));
   return {
     id: record.id,
+    bundle: containerDir,
     hostname: record.config.hostname,
     rootfs: `${containerDir}/rootfs`,
-    rootMount: rootMount(record.lowerDirs, containerDir),
+    rootMount: rootMount(record.lowerDirs.length),
     mounts: [...systemMounts(record.hostConfig.networkMode), ...etcMounts],
     devices: DEVICES,
     devSymlinks: DEV_SYMLINKS,

@@ -357,7 +357,7 @@ Deno.test("setUpContainer: performs every mount in order with targets inside the
       R,
       "overlay",
       0,
-      `lowerdir=/srv/floka/images/busybox\\:latest/rootfs,upperdir=${DIR}/upper,workdir=${DIR}/work`,
+      "lowerdir=layers/0,upperdir=upper,workdir=work",
     ],
     ["proc", `${R}/proc`, "proc", NOSUID_NOEXEC_NODEV, null],
     ["tmpfs", `${R}/dev`, "tmpfs", L.MS_NOSUID | L.MS_STRICTATIME, "mode=755,size=65536k"],

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as L from "../../lib/linux.ts";
-import { type Mount, mountCall, overlayPath } from "../../lib/mount.ts";
+import { type Mount, mountCall } from "../../lib/mount.ts";
 
 const m = (type: string, options: string[], source = type, target = "/x"): Mount => ({
   type,
@@ -94,12 +94,4 @@ Deno.test("mountCall: a later clearing option undoes an earlier one (ro then rw,
   const bind = mountCall(m("bind", ["bind", "ro", "rw"], "/src"));
   assert.equal(bind.flags, L.MS_BIND);
   assert.equal(bind.remount, false);
-});
-
-Deno.test("overlayPath escapes ':' ',' and backslash, leaves other characters", () => {
-  assert.equal(overlayPath("/store/images/busybox:latest/rootfs"), "/store/images/busybox\\:latest/rootfs");
-  assert.equal(overlayPath("/a,b"), "/a\\,b");
-  assert.equal(overlayPath("/a\\b"), "/a\\\\b");
-  assert.equal(overlayPath("/x:y,z\\w"), "/x\\:y\\,z\\\\w");
-  assert.equal(overlayPath("/plain/path with space"), "/plain/path with space");
 });

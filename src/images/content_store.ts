@@ -1,0 +1,179 @@
+/**
+ * The content-addressed part of the image store, laid out as an OCI image layout that other
+ * tools can read (`oci-layout`, `index.json`, `blobs/sha256/<hex>`), plus Floka's unpacked
+ * layers (`layers/sha256/<diff_id hex>/`, one overlayfs lower directory each, shared by every
+ * image that has the layer).
+ *
+ * Nothing here is ever half-written where a reader looks: a blob is streamed to a temporary
+ * file, its size and digest are verified, and only then is it renamed into place; a layer is
+ * unpacked into a temporary directory and renamed when its diff_id is verified. Two Floka
+ * processes pulling the same image at once therefore both succeed and store one copy.
+ * `index.json` (the tags) is replaced atomically under `images/.lock`.
+ */
+import { type Digest, digestHex } from "../../lib/digest.ts";
+import { FlokaError } from "../../lib/errors.ts";
+import type { Descriptor, ImageIndex } from "../../lib/oci.ts";
+import { readJsonIfExists, withLock, writeJsonAtomic } from "../store/files.ts";
+
+/** The annotation that names an image in `index.json` (as containerd's OCI exporter writes it). */
+export const NAME_ANNOTATION = "io.containerd.image.name";
+/** The tag part, as the OCI image layout spec defines it. */
+export const REF_ANNOTATION = "org.opencontainers.image.ref.name";
+/** The digest the registry gave for the whole image (an index's, for a multi-platform image). */
+export const REPO_DIGEST_ANNOTATION = "io.floka.image.repo-digest";
+
+export class ContentStore {
+  constructor(readonly root: string) {}
+
+  blobPath(digest: Digest): string {
+    return `${this.root}/blobs/sha256/${digestHex(digest)}`;
+  }
+
+  layerPath(diffId: Digest): string {
+    return `${this.root}/layers/sha256/${digestHex(diffId)}`;
+  }
+
+  private tempPath(kind: string): string {
+    return `${this.root}/tmp/${kind}-${Deno.pid}-${crypto.randomUUID()}`;
+  }
+
+  /** Makes the layout's directories and its `oci-layout` marker. */
+  init(): void {
+    for (const dir of ["blobs/sha256", "layers/sha256", "tmp"]) {
+      Deno.mkdirSync(`${this.root}/${dir}`, { recursive: true });
+    }
+    if (!exists(`${this.root}/oci-layout`)) {
+      writeJsonAtomic(`${this.root}/oci-layout`, { imageLayoutVersion: "1.0.0" });
+    }
+  }
+
+  hasBlob(digest: Digest): boolean {
+    return exists(this.blobPath(digest));
+  }
+
+  hasLayer(diffId: Digest): boolean {
+    return exists(this.layerPath(diffId));
+  }
+
+  readBlob(digest: Digest): Uint8Array {
+    return Deno.readFileSync(this.blobPath(digest));
+  }
+
+  /**
+   * Stores the blob `expected` from `body`, verifying its size and digest on the way; on any
+   * mismatch or error nothing is stored. A blob already present is not written again.
+   */
+  async writeBlob(expected: Descriptor, body: ReadableStream<Uint8Array>): Promise<void> {
+    if (this.hasBlob(expected.digest)) {
+      await body.cancel();
+      return;
+    }
+    const tmp = this.tempPath("blob");
+    try {
+      // Loaded here: node:crypto (the one streaming sha256) costs Deno's Node layer start-up,
+      // which `floka run` of a present image must not pay.
+      const { createHash } = await import("node:crypto");
+      const hash = createHash("sha256");
+      let size = 0;
+      using file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
+      for await (const chunk of body) {
+        size += chunk.length;
+        if (size > expected.size) {
+          throw new FlokaError(
+            `blob ${expected.digest} is larger than its descriptor says (${expected.size} bytes)`,
+          );
+        }
+        hash.update(chunk);
+        for (let done = 0; done < chunk.length;) done += await file.write(chunk.subarray(done));
+      }
+      const actual = `sha256:${hash.digest("hex")}`;
+      if (size !== expected.size) {
+        throw new FlokaError(
+          `blob ${expected.digest} is ${size} bytes, its descriptor says ${expected.size}`,
+        );
+      }
+      if (actual !== expected.digest) {
+        throw new FlokaError(
+          `blob ${expected.digest} does not match its digest (got ${actual}): refusing it`,
+        );
+      }
+      await file.syncData();
+      Deno.renameSync(tmp, this.blobPath(expected.digest));
+    } catch (err) {
+      removeQuietly(tmp);
+      throw err;
+    }
+  }
+
+  /**
+   * Unpacks a layer with `unpack` into a temporary directory and moves it to its place once
+   * `unpack` has returned the layer's diff_id and that equals `diffId`.
+   */
+  async addLayer(diffId: Digest, unpack: (target: string) => Promise<Digest>): Promise<void> {
+    if (this.hasLayer(diffId)) return;
+    const tmp = this.tempPath("layer");
+    try {
+      const actual = await unpack(tmp);
+      if (actual !== diffId) {
+        throw new FlokaError(
+          `layer ${diffId} does not match the image config's diff_id (got ${actual}): refusing it`,
+        );
+      }
+      try {
+        Deno.renameSync(tmp, this.layerPath(diffId));
+      } catch (err) {
+        // Another Floka unpacked the same layer meanwhile: theirs is as good as ours.
+        if (!this.hasLayer(diffId)) throw err;
+        removeQuietly(tmp);
+      }
+    } catch (err) {
+      removeQuietly(tmp);
+      throw err;
+    }
+  }
+
+  /** The tagged images (`index.json`). */
+  index(): ImageIndex {
+    return readJsonIfExists<ImageIndex>(`${this.root}/index.json`) ?? { schemaVersion: 2, manifests: [] };
+  }
+
+  /** Points `name` (a full reference) at `manifest`, replacing what it pointed at. */
+  tag(name: string, tag: string, manifest: Descriptor, repoDigest: Digest): void {
+    withLock(`${this.root}/.lock`, () => {
+      const index = this.index();
+      const entry: Descriptor = {
+        mediaType: manifest.mediaType,
+        digest: manifest.digest,
+        size: manifest.size,
+        ...(manifest.platform ? { platform: manifest.platform } : {}),
+        annotations: { [NAME_ANNOTATION]: name, [REF_ANNOTATION]: tag, [REPO_DIGEST_ANNOTATION]: repoDigest },
+      };
+      const manifests = index.manifests.filter((m) => m.annotations?.[NAME_ANNOTATION] !== name);
+      writeJsonAtomic(`${this.root}/index.json`, {
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.index.v1+json",
+        manifests: [...manifests, entry],
+      });
+    });
+  }
+
+  /** The index entry for `name` (a full reference), or null. */
+  lookup(name: string): Descriptor | null {
+    return this.index().manifests.find((m) => m.annotations?.[NAME_ANNOTATION] === name) ?? null;
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function removeQuietly(path: string): void {
+  try {
+    Deno.removeSync(path, { recursive: true });
+  } catch { /* never made, or already gone */ }
+}
