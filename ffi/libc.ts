@@ -58,6 +58,15 @@ const SYMBOLS = {
   },
   // The same read(2), run off the main thread so that waiting does not block the event loop.
   read_blocking: { name: "read", parameters: ["i32", "buffer", "usize"], result: "isize", nonblocking: true },
+  // Layer unpacking: calls that act on a path's last component itself, never on what a
+  // symlink there points to (a layer's symlinks may point anywhere on the host).
+  lchown: { parameters: ["buffer", "u32", "u32"], result: "i32" }, // int lchown(const char *path, uid_t owner, gid_t group)
+  // int utimensat(int dirfd, const char *path, const struct timespec times[2], int flags)
+  utimensat: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
+  // int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)
+  lsetxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
+  // ssize_t lgetxattr(const char *path, const char *name, void *value, size_t size)
+  lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
@@ -65,8 +74,8 @@ type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 /**
  * Binding costs about 0.2 ms a symbol, and every container start runs two processes that
  * each need a different part of the table; so the table is bound in these groups, each on
- * its first use: what both sides use, what container setup (`containerize`) uses, and
- * what the host side uses.
+ * its first use: what both sides use, what container setup (`containerize`) uses, what
+ * the host side uses, and what unpacking image layers uses.
  */
 const GROUPS: readonly (readonly (keyof typeof SYMBOLS)[])[] = [
   ["__errno_location", "unshare", "close", "write"],
@@ -102,6 +111,8 @@ const GROUPS: readonly (readonly (keyof typeof SYMBOLS)[])[] = [
     "waitpid_blocking",
     "read_blocking",
   ],
+  // unpacking layers
+  ["lchown", "utimensat", "lsetxattr", "lgetxattr"],
 ];
 
 const bound: Partial<Symbols> = {};
@@ -379,6 +390,70 @@ export async function readToEnd(fd: number): Promise<Uint8Array> {
   let at = 0;
   for (const p of parts) out.set(p, (at += p.length) - p.length);
   return out;
+}
+
+/** A time for utimensat(2): whole seconds since the epoch (may be negative) and nanoseconds. */
+export interface Timespec {
+  sec: number;
+  nsec: number;
+}
+
+const AT_FDCWD = -100;
+const AT_SYMLINK_NOFOLLOW = 0x100;
+const ERANGE = 34;
+const ENODATA = 61;
+
+/** lchown(2): changes the owner of `path` itself; a symlink there is not followed. */
+export function lchown(path: string, uid: number, gid: number): void {
+  check(fn("lchown")(cString(path), uid, gid), "lchown", [path, uid, gid]);
+}
+
+/**
+ * Sets the access and modification times of `path` itself (utimensat with
+ * AT_SYMLINK_NOFOLLOW), so a symlink gets its own times and its target is never touched.
+ */
+export function lutimens(path: string, atime: Timespec, mtime: Timespec): void {
+  const times = new BigInt64Array([
+    BigInt(atime.sec),
+    BigInt(atime.nsec),
+    BigInt(mtime.sec),
+    BigInt(mtime.nsec),
+  ]);
+  check(
+    fn("utimensat")(AT_FDCWD, cString(path), new Uint8Array(times.buffer), AT_SYMLINK_NOFOLLOW),
+    "utimensat",
+    [path, mtime.sec],
+  );
+}
+
+/** lsetxattr(2): sets extended attribute `name` of `path` itself (creating or replacing it). */
+export function lsetxattr(path: string, name: string, value: Uint8Array): void {
+  const copy = new Uint8Array(value.length || 1); // an ArrayBuffer-backed copy FFI can pass
+  copy.set(value);
+  check(
+    fn("lsetxattr")(cString(path), cString(name), copy, BigInt(value.length), 0),
+    "lsetxattr",
+    [path, name],
+  );
+}
+
+/** lgetxattr(2): extended attribute `name` of `path` itself, or null when it has none. */
+export function lgetxattr(path: string, name: string): Uint8Array | null {
+  const p = cString(path), n = cString(name);
+  for (;;) {
+    // Ask for the size, then read; retry if the value grew in between (ERANGE).
+    const size = Number(fn("lgetxattr")(p, n, null, 0n));
+    if (size === -1) {
+      const errno = lastErrno();
+      if (errno === ENODATA) return null;
+      throw new SyscallError("lgetxattr", [path, name], errno);
+    }
+    const buf = new Uint8Array(size || 1);
+    const got = Number(fn("lgetxattr")(p, n, buf, BigInt(buf.length)));
+    if (got >= 0) return buf.subarray(0, got);
+    const errno = lastErrno();
+    if (errno !== ERANGE) throw new SyscallError("lgetxattr", [path, name], errno);
+  }
 }
 
 function hex(n: number): string {

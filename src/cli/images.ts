@@ -1,7 +1,8 @@
 /** `floka images`: list the images in the store as `docker images` does. */
+import type { Digest } from "../../lib/digest.ts";
 import { formatTable } from "../../lib/table.ts";
 import { humanDuration, humanSize } from "../../lib/units.ts";
-import { imageCreated, imageId, imageSize, listImages } from "../images/local_store.ts";
+import { imageCreated, imageId, imageSize, listImages, shortImageId } from "../images/images.ts";
 import { storeRoot } from "../store/root.ts";
 import { defineCommand } from "./command.ts";
 import { writeStdout } from "./output.ts";
@@ -16,25 +17,35 @@ export const imagesCommand = defineCommand(
     options: {
       quiet: { short: "q", long: "quiet", help: "Only show image IDs" },
       noTrunc: { long: "no-trunc", help: "Don't truncate output" },
+      digests: { long: "digests", help: "Show digests" },
     },
   },
   async ({ options, globals }) => {
     const images = listImages(storeRoot(globals.root));
     const ids = await Promise.all(images.map(imageId));
-    const shortId = (id: string) => options.noTrunc ? id : id.slice("sha256:".length, "sha256:".length + 12);
+    const shown = (id: Digest) => options.noTrunc ? id : shortImageId(id);
     if (options.quiet) {
-      for (const id of new Set(ids.map(shortId))) console.log(id);
+      for (const id of new Set(ids.map(shown))) console.log(id);
       return 0;
     }
     const now = Date.now();
     const rows = images.map((image, i) => [
-      image.name,
+      image.repository,
       image.tag,
-      shortId(ids[i]),
+      ...(options.digests ? [image.repoDigest ?? "<none>"] : []),
+      shown(ids[i]),
       `${humanDuration(now - imageCreated(image).getTime())} ago`,
       humanSize(imageSize(image)),
     ]);
-    writeStdout(formatTable(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], rows));
+    const header = [
+      "REPOSITORY",
+      "TAG",
+      ...(options.digests ? ["DIGEST"] : []),
+      "IMAGE ID",
+      "CREATED",
+      "SIZE",
+    ];
+    writeStdout(formatTable(header, rows));
     return 0;
   },
 );

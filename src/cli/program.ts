@@ -18,10 +18,18 @@ import type { GlobalOptions } from "./context.ts";
 import { imagesCommand } from "./images.ts";
 import { inspectCommand } from "./inspect.ts";
 import { psCommand } from "./ps.ts";
+import { pullCommand } from "./pull.ts";
 import { rmCommand } from "./rm.ts";
 import { runCommand } from "./run.ts";
 
-const COMMANDS: readonly CliCommand[] = [imagesCommand, inspectCommand, psCommand, rmCommand, runCommand];
+const COMMANDS: readonly CliCommand[] = [
+  imagesCommand,
+  inspectCommand,
+  psCommand,
+  pullCommand,
+  rmCommand,
+  runCommand,
+];
 
 const GLOBAL = {
   name: "",

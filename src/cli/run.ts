@@ -1,11 +1,11 @@
 /** `floka run`: create a container from an image and run its command in the foreground. */
 import { DEFAULT_PATH, envFileLines, envFromOption, envKey, mergeEnv } from "../../lib/env.ts";
 import { FlokaError } from "../../lib/errors.ts";
-import { formatImageName } from "../../lib/image_name.ts";
 import { newContainerId, randomName, validateContainerName } from "../../lib/names.ts";
 import { parseBytes } from "../../lib/units.ts";
 import type { ContainerRecord, ContainerStore } from "../containers/store.ts";
-import { findImage, type LocalImage } from "../images/local_store.ts";
+import { findImage, type Image } from "../images/images.ts";
+import { pullForRun } from "./pull.ts";
 import { CgroupManager } from "../runtime/cgroups.ts";
 import { etcFiles } from "../runtime/etc_files.ts";
 import { LAYER_LINKS } from "../runtime/spec.ts";
@@ -33,7 +33,7 @@ export interface RunOptions {
 const MIN_MEMORY = 6 * 1024 * 1024;
 
 /** The container's environment: the image's (or a default PATH), HOSTNAME, then --env-file, then -e. */
-function containerEnv(image: LocalImage, hostname: string, opts: RunOptions): string[] {
+function containerEnv(image: Image, hostname: string, opts: RunOptions): string[] {
   const hostEnv = (key: string) => Deno.env.get(key);
   const fromFiles = opts.envFile.flatMap((file) => {
     let text: string;
@@ -52,7 +52,7 @@ function containerEnv(image: LocalImage, hostname: string, opts: RunOptions): st
 }
 
 /** Entrypoint and command as Docker combines them; `/bin/sh` when both are empty. */
-function containerArgv(image: LocalImage, command: string[], opts: RunOptions) {
+function containerArgv(image: Image, command: string[], opts: RunOptions) {
   const cfg = image.config?.config ?? {};
   const entrypoint = opts.entrypoint !== undefined
     ? (opts.entrypoint ? [opts.entrypoint] : [])
@@ -77,7 +77,7 @@ function networkMode(value: string): "none" | "host" {
 /** Turns the command line into a container record (nothing is written yet). */
 export function containerRecord(
   store: ContainerStore,
-  image: LocalImage,
+  image: Image,
   command: string[],
   opts: RunOptions,
 ): ContainerRecord {
@@ -103,8 +103,8 @@ export function containerRecord(
     id,
     name,
     created: new Date().toISOString(),
-    image: formatImageName(image),
-    lowerDirs: [image.rootfs],
+    image: `${image.repository}:${image.tag}`,
+    lowerDirs: image.lowerDirs,
     path: argv[0],
     args: argv.slice(1),
     config: {
@@ -200,8 +200,10 @@ export const runCommand = defineCommand(
     if (options.tty && !Deno.stdin.isTerminal()) throw new FlokaError("the input device is not a TTY");
     const store = openStore(globals);
     const [imageRef, ...command] = args;
+    // As `docker run`: an image that is not here is pulled first.
+    const image = findImage(store.store, imageRef) ?? await pullForRun(globals, imageRef);
     return await runContainer(store, () => {
-      const record = containerRecord(store, findImage(store.store, imageRef), command, options);
+      const record = containerRecord(store, image, command, options);
       return { record, prepare: prepareContainerDir(record) };
     }, new CgroupManager());
   },

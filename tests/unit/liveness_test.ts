@@ -66,11 +66,11 @@ Deno.test("isAlive: false for a missing process and for states that are not runn
 });
 
 Deno.test("isAlive: false for a zombie (exited but not yet reaped)", async () => {
-  // `sh -c 'sleep 0 & exec sleep 30'`: the backgrounded child exits and stays a zombie of
-  // the long sleep, which never waits for it.
+  // The backgrounded child outlives the shell's exec, then exits and stays a zombie of the
+  // long sleep, which never waits for it (exiting earlier, the shell might reap it).
   const dir = Deno.makeTempDirSync();
   const child = new Deno.Command("sh", {
-    args: ["-c", `true & echo $! > ${dir}/pid; exec sleep 30`],
+    args: ["-c", `sleep 0.3 & echo $! > ${dir}/pid; exec sleep 30`],
     stdout: "null",
     stderr: "null",
   }).spawn();

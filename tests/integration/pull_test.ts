@@ -1,0 +1,149 @@
+/**
+ * `floka pull` and `floka run` of pulled images, end to end against Debian's docker-registry
+ * on 127.0.0.1, with images made by umoci and pushed by skopeo.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { IS_ROOT, lines, show, type Store, withStore } from "./helpers.ts";
+import { pushImage, registryToolsMissing, startRegistry, type TestRegistry } from "./registry_harness.ts";
+
+const missing = registryToolsMissing();
+const skip = !IS_ROOT
+  ? "pull tests skipped: they need root"
+  : missing
+  ? `pull tests skipped: ${missing}`
+  : null;
+if (skip) console.error(skip);
+
+function pullTest(name: string, fn: (registry: TestRegistry, store: Store) => Promise<void>): void {
+  Deno.test({
+    name,
+    ignore: skip !== null,
+    fn: async () => {
+      const registry = await startRegistry();
+      try {
+        await withStore((store) => fn(registry, store));
+      } finally {
+        await registry.stop();
+      }
+    },
+  });
+}
+
+/** Every stored blob hashes to its name; nothing half-written is left in tmp/. */
+function assertStoreConsistent(store: Store): void {
+  const images = `${store.root}/images`;
+  for (const entry of Deno.readDirSync(`${images}/blobs/sha256`)) {
+    const hash = createHash("sha256").update(Deno.readFileSync(`${images}/blobs/sha256/${entry.name}`))
+      .digest("hex");
+    assert.equal(hash, entry.name, `blob ${entry.name} does not match its name`);
+  }
+  assert.deepEqual([...Deno.readDirSync(`${images}/tmp`)].map((e) => e.name), [], "leftovers in images/tmp");
+}
+
+function layerDirs(store: Store): string[] {
+  try {
+    return [...Deno.readDirSync(`${store.root}/images/layers/sha256`)].map((e) => e.name).sort();
+  } catch {
+    return [];
+  }
+}
+
+for (const format of ["oci", "v2s2"] as const) {
+  pullTest(
+    `pull: a ${format} image pulls, lists, and runs as PID 1 from its layers`,
+    async (registry, store) => {
+      const pushed = await pushImage(registry.host, "busybox", { format });
+      const pull = await store.floka(["pull", `${registry.host}/busybox`]);
+      assert.equal(pull.code, 0, show(pull));
+      assert.equal(pull.stdout.trim(), `${registry.host}/busybox:latest`);
+      assert.match(pull.stderr, new RegExp(`Digest: ${pushed.digest}`));
+      const images = await store.floka(["images", "--digests"]);
+      assert.match(images.stdout, new RegExp(`${registry.host}/busybox\\s+latest\\s+${pushed.digest}`));
+      const run = await store.run([
+        "--rm",
+        `${registry.host}/busybox`,
+        "sh",
+        "-c",
+        "echo $$; cat /etc/floka-image-id",
+      ]);
+      assert.equal(run.code, 0, show(run));
+      assert.equal(lines(run.stdout)[0], "1");
+      assert.equal(layerDirs(store).length, 1);
+      assertStoreConsistent(store);
+    },
+  );
+}
+
+pullTest("pull: zstd layers unpack like gzip ones", async (registry, store) => {
+  await pushImage(registry.host, "busybox-zstd", { compress: "zstd" });
+  const pull = await store.floka(["pull", "-q", `${registry.host}/busybox-zstd:latest`]);
+  assert.equal(pull.code, 0, show(pull));
+  const run = await store.run(["--rm", `${registry.host}/busybox-zstd`, "cat", "/etc/floka-image-id"]);
+  assert.equal(run.code, 0, show(run));
+  assertStoreConsistent(store);
+});
+
+pullTest("run: an image that is not here is pulled first, as docker run does", async (registry, store) => {
+  await pushImage(registry.host, "auto");
+  const run = await store.run(["--rm", `${registry.host}/auto`, "echo", "pulled and ran"]);
+  assert.equal(run.code, 0, show(run));
+  assert.match(run.stderr, /Unable to find image '.*auto:latest' locally/);
+  assert.equal(run.stdout.trim(), "pulled and ran");
+});
+
+pullTest("pull: by digest, and the same image twice at once stores one copy", async (registry, store) => {
+  const pushed = await pushImage(registry.host, "twice");
+  const byDigest = `${registry.host}/twice@${pushed.digest}`;
+  const [a, b] = await Promise.all([
+    store.floka(["pull", byDigest]),
+    store.floka(["pull", `${registry.host}/twice`]),
+  ]);
+  assert.equal(a.code, 0, show(a));
+  assert.equal(b.code, 0, show(b));
+  assert.equal(layerDirs(store).length, 1);
+  assertStoreConsistent(store);
+  const run = await store.run(["--rm", byDigest, "true"]);
+  assert.equal(run.code, 0, show(run));
+});
+
+pullTest("pull: an unknown image is one line, exit 125, and stores nothing", async (registry, store) => {
+  const pull = await store.floka(["pull", `${registry.host}/nope:missing`]);
+  assert.equal(pull.code, 125, show(pull));
+  assert.match(pull.stderr, /floka: .*(not found|unknown)/i);
+  assert.equal(pull.stderr.trim().split("\n").filter((l) => l.startsWith("floka:")).length, 1, show(pull));
+  assert.deepEqual(layerDirs(store), []);
+});
+
+pullTest(
+  "pull: a layer that does not match its digest fails the pull and is not stored",
+  async (registry, store) => {
+    const pushed = await pushImage(registry.host, "tampered");
+    const manifest = JSON.parse(new TextDecoder().decode(pushed.manifest));
+    const layer: string = manifest.layers[0].digest;
+    // A registry in front of the real one that flips one byte of the layer blob.
+    const upstream = `http://${registry.host}`;
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+      const url = new URL(req.url);
+      const headers = new Headers([...req.headers].filter(([k]) => k !== "host"));
+      const res = await fetch(`${upstream}${url.pathname}`, { headers, redirect: "follow" });
+      if (!url.pathname.endsWith(`/blobs/${layer}`)) return res;
+      const body = new Uint8Array(await res.arrayBuffer());
+      body[body.length - 1] ^= 0xff;
+      return new Response(body, { status: res.status, headers: res.headers });
+    });
+    try {
+      const host = `127.0.0.1:${server.addr.port}`;
+      const pull = await store.floka(["pull", `${host}/tampered`]);
+      assert.equal(pull.code, 125, show(pull));
+      assert.match(pull.stderr, /does not match its digest/);
+      assert.throws(() => Deno.statSync(`${store.root}/images/blobs/sha256/${layer.slice(7)}`));
+      assert.deepEqual(layerDirs(store), []);
+      const images = await store.floka(["images"]);
+      assert.ok(!images.stdout.includes("tampered"), show(images));
+      assertStoreConsistent(store);
+    } finally {
+      await server.shutdown();
+    }
+  },
+);
