@@ -37,13 +37,21 @@ export class ContentStore {
     return `${this.root}/tmp/${kind}-${Deno.pid}-${crypto.randomUUID()}`;
   }
 
-  /** Makes the layout's directories and its `oci-layout` marker. */
+  /**
+   * Makes the layout's directories and its `oci-layout` marker, and removes what pulls that
+   * were killed (Ctrl-C, SIGKILL) left in `tmp/`: nothing there is ever trusted, since a blob
+   * or layer only counts once renamed into place, but it takes room.
+   */
   init(): void {
     for (const dir of ["blobs/sha256", "layers/sha256", "tmp"]) {
       Deno.mkdirSync(`${this.root}/${dir}`, { recursive: true });
     }
     if (!exists(`${this.root}/oci-layout`)) {
       writeJsonAtomic(`${this.root}/oci-layout`, { imageLayoutVersion: "1.0.0" });
+    }
+    for (const entry of Deno.readDirSync(`${this.root}/tmp`)) {
+      const pid = Number(/^[a-z]+-(\d+)-/.exec(entry.name)?.[1]);
+      if (pid && pid !== Deno.pid && !exists(`/proc/${pid}`)) removeQuietly(`${this.root}/tmp/${entry.name}`);
     }
   }
 

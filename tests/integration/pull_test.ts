@@ -147,3 +147,13 @@ pullTest(
     }
   },
 );
+
+pullTest("pull: what a killed pull left in images/tmp is removed by the next pull", async (registry, store) => {
+  await pushImage(registry.host, "again");
+  const tmp = `${store.root}/images/tmp`;
+  Deno.mkdirSync(`${tmp}/layer-999999-dead/usr`, { recursive: true });
+  Deno.writeTextFileSync(`${tmp}/blob-999999-dead`, "half a blob");
+  const pull = await store.floka(["pull", "-q", `${registry.host}/again`]);
+  assert.equal(pull.code, 0, show(pull));
+  assertStoreConsistent(store);
+});
