@@ -20,7 +20,9 @@ import { inspectCommand } from "./inspect.ts";
 import { psCommand } from "./ps.ts";
 import { pullCommand } from "./pull.ts";
 import { rmCommand } from "./rm.ts";
+import { rmiCommand } from "./rmi.ts";
 import { runCommand } from "./run.ts";
+import { tagCommand } from "./tag.ts";
 
 const COMMANDS: readonly CliCommand[] = [
   imagesCommand,
@@ -28,7 +30,9 @@ const COMMANDS: readonly CliCommand[] = [
   psCommand,
   pullCommand,
   rmCommand,
+  rmiCommand,
   runCommand,
+  tagCommand,
 ];
 
 const GLOBAL = {

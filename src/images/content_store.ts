@@ -12,7 +12,7 @@
  */
 import { type Digest, digestHex } from "../../lib/digest.ts";
 import { FlokaError } from "../../lib/errors.ts";
-import type { Descriptor, ImageIndex } from "../../lib/oci.ts";
+import type { Descriptor, ImageConfig, ImageIndex } from "../../lib/oci.ts";
 import { readJsonIfExists, withLock, writeJsonAtomic } from "../store/files.ts";
 
 /** The annotation that names an image in `index.json` (as containerd's OCI exporter writes it). */
@@ -168,6 +168,73 @@ export class ContentStore {
   /** The index entry for `name` (a full reference), or null. */
   lookup(name: string): Descriptor | null {
     return this.index().manifests.find((m) => m.annotations?.[NAME_ANNOTATION] === name) ?? null;
+  }
+
+  /** Removes the tag `name`; false when there was none. */
+  untag(name: string): boolean {
+    return withLock(`${this.root}/.lock`, () => {
+      const index = this.index();
+      const manifests = index.manifests.filter((m) => m.annotations?.[NAME_ANNOTATION] !== name);
+      if (manifests.length === index.manifests.length) return false;
+      writeJsonAtomic(`${this.root}/index.json`, { ...index, manifests });
+      return true;
+    });
+  }
+
+  /**
+   * Runs `pull` while holding a shared lease on the store: garbage collection takes the
+   * lease exclusively, so it never deletes the blobs and layers of a pull that has not
+   * tagged its image yet.
+   */
+  async withPullLease<T>(pull: () => Promise<T>): Promise<T> {
+    Deno.mkdirSync(this.root, { recursive: true });
+    using lease = await Deno.open(`${this.root}/.gc.lock`, { read: true, write: true, create: true });
+    await lease.lock(false);
+    return await pull();
+  }
+
+  /**
+   * Deletes every blob and unpacked layer that no tagged image references and that is not in
+   * `keepLayers` (the layer directories containers use). Returns what was deleted.
+   */
+  collectGarbage(keepLayers: ReadonlySet<string>): Digest[] {
+    this.init();
+    using lease = Deno.openSync(`${this.root}/.gc.lock`, { read: true, write: true, create: true });
+    lease.lockSync(true);
+    const blobs = new Set<string>();
+    const layers = new Set<string>();
+    const json = <T>(digest: Digest): T | null => {
+      try {
+        return JSON.parse(new TextDecoder().decode(this.readBlob(digest))) as T;
+      } catch {
+        return null;
+      }
+    };
+    for (const entry of this.index().manifests) {
+      blobs.add(entry.digest);
+      const repoDigest = entry.annotations?.[REPO_DIGEST_ANNOTATION];
+      if (repoDigest) blobs.add(repoDigest);
+      const manifest = json<{ config: Descriptor; layers: Descriptor[] }>(entry.digest);
+      if (!manifest) continue;
+      blobs.add(manifest.config.digest);
+      for (const layer of manifest.layers) blobs.add(layer.digest);
+      for (const diffId of json<ImageConfig>(manifest.config.digest)?.rootfs?.diff_ids ?? []) {
+        layers.add(diffId);
+      }
+    }
+    const deleted: Digest[] = [];
+    const sweep = (dir: string, keep: (digest: Digest, path: string) => boolean) => {
+      for (const entry of Deno.readDirSync(dir)) {
+        const digest = `sha256:${entry.name}` as Digest;
+        const path = `${dir}/${entry.name}`;
+        if (keep(digest, path)) continue;
+        removeQuietly(path);
+        deleted.push(digest);
+      }
+    };
+    sweep(`${this.root}/layers/sha256`, (d, path) => layers.has(d) || keepLayers.has(path));
+    sweep(`${this.root}/blobs/sha256`, (d) => blobs.has(d));
+    return deleted;
   }
 }
 

@@ -173,6 +173,15 @@ export async function pullImage(
 ): Promise<PulledImage> {
   const ref = parseReference(reference);
   store.init();
+  return await store.withPullLease(() => pullInto(client, store, ref, opts));
+}
+
+async function pullInto(
+  client: RegistryClient,
+  store: ContentStore,
+  ref: Reference,
+  opts: PullOptions,
+): Promise<PulledImage> {
   const { repoDigest, descriptor, manifest } = await resolveManifest(client, store, ref, opts.platform);
 
   if (!store.hasBlob(manifest.config.digest)) {

@@ -148,12 +148,68 @@ pullTest(
   },
 );
 
-pullTest("pull: what a killed pull left in images/tmp is removed by the next pull", async (registry, store) => {
-  await pushImage(registry.host, "again");
-  const tmp = `${store.root}/images/tmp`;
-  Deno.mkdirSync(`${tmp}/layer-999999-dead/usr`, { recursive: true });
-  Deno.writeTextFileSync(`${tmp}/blob-999999-dead`, "half a blob");
-  const pull = await store.floka(["pull", "-q", `${registry.host}/again`]);
-  assert.equal(pull.code, 0, show(pull));
-  assertStoreConsistent(store);
-});
+pullTest(
+  "pull: what a killed pull left in images/tmp is removed by the next pull",
+  async (registry, store) => {
+    await pushImage(registry.host, "again");
+    const tmp = `${store.root}/images/tmp`;
+    Deno.mkdirSync(`${tmp}/layer-999999-dead/usr`, { recursive: true });
+    Deno.writeTextFileSync(`${tmp}/blob-999999-dead`, "half a blob");
+    const pull = await store.floka(["pull", "-q", `${registry.host}/again`]);
+    assert.equal(pull.code, 0, show(pull));
+    assertStoreConsistent(store);
+  },
+);
+
+function blobCount(store: Store): number {
+  try {
+    return [...Deno.readDirSync(`${store.root}/images/blobs/sha256`)].length;
+  } catch {
+    return 0;
+  }
+}
+
+pullTest(
+  "rmi: untags, keeps what another tag needs, then deletes every blob and layer",
+  async (registry, store) => {
+    await pushImage(registry.host, "gone");
+    const name = `${registry.host}/gone`;
+    assert.equal((await store.floka(["pull", "-q", name])).code, 0);
+    const tag = await store.floka(["tag", name, "other:1"]);
+    assert.equal(tag.code, 0, show(tag));
+    const images = await store.floka(["images"]);
+    assert.match(images.stdout, /other\s+1/);
+    const first = await store.floka(["rmi", name]);
+    assert.equal(first.code, 0, show(first));
+    assert.match(first.stdout, /Untagged: /);
+    assert.ok(!first.stdout.includes("Deleted"), show(first));
+    assert.equal(layerDirs(store).length, 1);
+    const run = await store.run(["--rm", "other:1", "true"]);
+    assert.equal(run.code, 0, show(run));
+    const last = await store.floka(["rmi", "other:1"]);
+    assert.equal(last.code, 0, show(last));
+    assert.match(last.stdout, /Deleted: sha256:/);
+    assert.deepEqual(layerDirs(store), []);
+    assert.equal(blobCount(store), 0);
+    const none = await store.floka(["rmi", "other:1"]);
+    assert.equal(none.code, 1, show(none));
+    assert.match(none.stderr, /No such image: other:1/);
+  },
+);
+
+pullTest(
+  "rmi: refuses an image a container uses unless -f, and the container keeps its layers",
+  async (registry, store) => {
+    await pushImage(registry.host, "used");
+    const name = `${registry.host}/used`;
+    assert.equal((await store.run(["--name", "user", name, "true"])).code, 0);
+    const refused = await store.floka(["rmi", name]);
+    assert.equal(refused.code, 1, show(refused));
+    assert.match(refused.stderr, /container .* is using its referenced image/);
+    const forced = await store.floka(["rmi", "-f", name]);
+    assert.equal(forced.code, 0, show(forced));
+    assert.equal(layerDirs(store).length, 1, "the container's layer was deleted");
+    const rm = await store.floka(["rm", "user"]);
+    assert.equal(rm.code, 0, show(rm));
+  },
+);

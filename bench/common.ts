@@ -1,0 +1,195 @@
+/**
+ * What the benchmark's sections share: running commands, timing contenders in turns,
+ * medians, markdown tables, and the teardown steps that run however the benchmark ends.
+ */
+
+export const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+/** On these machines crun refuses hybrid cgroups and podman's default rlimits exceed the hard limits. */
+export const PODMAN_GLOBAL = ["--runtime", "runc", "--cgroup-manager", "cgroupfs"];
+
+const decoder = new TextDecoder();
+
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function exec(argv: string[], opts: { stdin?: Uint8Array } = {}): Promise<Result> {
+  const child = new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    cwd: REPO,
+    stdin: opts.stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (opts.stdin) {
+    const writer = child.stdin.getWriter();
+    await writer.write(opts.stdin);
+    await writer.close();
+  }
+  const out = await child.output();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** Runs a setup command and throws with its output if it fails. */
+export async function must(argv: string[], opts: { stdin?: Uint8Array } = {}): Promise<string> {
+  const res = await exec(argv, opts);
+  if (res.code !== 0) {
+    throw new Error(`${argv.join(" ")} exited ${res.code}: ${(res.stderr || res.stdout).trim()}`);
+  }
+  return res.stdout;
+}
+
+export function onPath(program: string): boolean {
+  const dirs = (Deno.env.get("PATH") ?? "").split(":");
+  return dirs.some((dir) => exists(`${dir}/${program}`));
+}
+
+export function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function version(argv: string[]): Promise<string> {
+  const res = await exec(argv).catch(() => null);
+  return res?.code === 0 ? res.stdout.split("\n")[0].trim() : "?";
+}
+
+/** How Floka is started: `deno run main.ts`, and the compiled `./floka` when there is one. */
+export function flokaCommands(): { name: string; argv: string[] }[] {
+  const commands = [{
+    name: "floka (deno run main.ts)",
+    argv: ["deno", "run", "--allow-all", "--quiet", `${REPO}/main.ts`],
+  }];
+  if (exists(`${REPO}/floka`)) commands.push({ name: "floka (compiled ./floka)", argv: [`${REPO}/floka`] });
+  return commands;
+}
+
+// --- teardown ---------------------------------------------------------------------------
+
+const cleanups: (() => Promise<unknown>)[] = [];
+
+/** Registers a teardown step; `cleanUp` runs them newest first. */
+export function atCleanup(step: () => Promise<unknown>): void {
+  cleanups.push(step);
+}
+
+/** Runs every registered teardown step, reporting (not throwing) the ones that fail. */
+export async function cleanUp(): Promise<void> {
+  for (let step = cleanups.pop(); step; step = cleanups.pop()) {
+    try {
+      await step();
+    } catch (err) {
+      console.error(`bench: cleanup: ${(err as Error).message}`);
+    }
+  }
+}
+
+/** A temporary directory that is removed at cleanup. */
+export async function tempDir(prefix: string): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix });
+  atCleanup(() => Deno.remove(dir, { recursive: true }));
+  return dir;
+}
+
+// --- timing ------------------------------------------------------------------------------
+
+/** One row of a table: a command that is timed, run after run. */
+export interface Contender {
+  name: string;
+  /** The command line of run number `i`. */
+  argv(i: number): string[];
+  /** Untimed preparation before run `i` (a fresh store, an image removed, ...). */
+  prepare?(i: number): Promise<void>;
+  /** Untimed tidying after run `i`. */
+  finish?(i: number): Promise<void>;
+  times: number[];
+}
+
+/** One timed run; aborts the benchmark when the tool fails, since its time would mean nothing. */
+async function timeOnce(c: Contender, i: number, phase: string): Promise<number> {
+  await c.prepare?.(i);
+  const argv = c.argv(i);
+  const start = performance.now();
+  const res = await exec(argv);
+  const ms = performance.now() - start;
+  if (res.code !== 0) {
+    console.error(`bench: ${c.name} failed during ${phase} (exit ${res.code}): ${argv.join(" ")}`);
+    console.error((res.stderr || res.stdout).trim());
+    throw new Error(`${c.name} failed; fix it or uninstall it to skip the row`);
+  }
+  await c.finish?.(i);
+  return ms;
+}
+
+/**
+ * Warm-up runs (untimed: they fill caches and check that every tool works), then `runs` timed
+ * rounds in which the contenders take turns, rotating who goes first, so that noise on a
+ * shared machine hits all of them alike. Run ids go on from the warm-up's. With `sync`, dirty
+ * pages are written back before every run so no run pays for the previous one's writes.
+ */
+export async function measure(
+  contenders: Contender[],
+  opts: { warmups: number; runs: number; sync?: boolean },
+): Promise<void> {
+  let id = 0;
+  const once = async (c: Contender, phase: string) => {
+    if (opts.sync) await must(["sync"]);
+    return await timeOnce(c, id++, phase);
+  };
+  for (let w = 0; w < opts.warmups; w++) {
+    for (const c of contenders) await once(c, "warm-up");
+  }
+  console.error(`bench: ${opts.runs} timed runs each of ${contenders.map((c) => c.name).join(", ")} ...`);
+  for (let r = 0; r < opts.runs; r++) {
+    for (let k = 0; k < contenders.length; k++) {
+      const c = contenders[(r + k) % contenders.length];
+      c.times.push(await once(c, `run ${r + 1}`));
+    }
+  }
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+// --- reporting ---------------------------------------------------------------------------
+
+export const verdict = (ok: boolean) => ok ? "met" : "NOT met";
+export const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+/** The ratio of `c`'s median to `peer`'s, as `1.23x`, or `-` without a peer. */
+export function ratio(c: Contender, peer?: Contender): number | undefined {
+  return peer ? median(c.times) / median(peer.times) : undefined;
+}
+
+/** Prints the markdown table: median, min and max of each contender, and its ratio to each peer. */
+export function printTable(contenders: Contender[], peers: { label: string; peer?: Contender }[]): void {
+  const fmt = (ms: number) => ms.toFixed(1);
+  console.log(`| tool | median ms | min ms | max ms |${peers.map((p) => ` vs ${p.label} |`).join("")}`);
+  console.log(`|---|---:|---:|---:|${peers.map(() => "---:|").join("")}`);
+  for (const c of contenders) {
+    const ratios = peers.map(({ peer }) => {
+      const r = ratio(c, peer);
+      return ` ${r === undefined ? "-" : `${r.toFixed(2)}x`} |`;
+    });
+    console.log(
+      `| ${c.name} | ${fmt(median(c.times))} | ${fmt(Math.min(...c.times))} | ${
+        fmt(Math.max(...c.times))
+      } |${ratios.join("")}`,
+    );
+  }
+}
+
+/** `<= 1.5x tar -xzf: 1.23x, met` for the target line under a table. */
+export function target(c: Contender, peer: Contender, limit: number, label: string): string {
+  const r = ratio(c, peer)!;
+  return `<= ${limit}x ${label}: ${r.toFixed(2)}x, ${verdict(r <= limit)}`;
+}
