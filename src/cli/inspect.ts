@@ -1,7 +1,8 @@
 /** `floka inspect`: a container's record and state as JSON, in `docker inspect`'s shape. */
 import { describeError, FlokaError } from "../../lib/errors.ts";
 import { reconcile } from "../containers/reconcile.ts";
-import type { Container } from "../containers/store.ts";
+import type { Container, ContainerStore } from "../containers/store.ts";
+import { findImage, type Image, imageCreated, imageId } from "../images/images.ts";
 import { defineCommand } from "./command.ts";
 import { openStore } from "./context.ts";
 
@@ -59,24 +60,50 @@ export function inspectView(c: Container) {
   };
 }
 
+/** An image in `docker image inspect`'s shape. */
+async function imageView(image: Image) {
+  return {
+    Id: await imageId(image),
+    RepoTags: image.tag === "<none>" ? [] : [`${image.repository}:${image.tag}`],
+    RepoDigests: image.repoDigest ? [`${image.repository}@${image.repoDigest}`] : [],
+    Created: imageCreated(image).toISOString(),
+    Architecture: image.config?.architecture ?? "",
+    Os: image.config?.os ?? "",
+    Config: image.config?.config ?? {},
+    RootFS: { Type: "layers", Layers: image.config?.rootfs?.diff_ids ?? [] },
+    GraphDriver: { Name: "overlay2", Data: { LowerDir: image.lowerDirs.join(":") } },
+  };
+}
+
+/** A container, else an image, by the name or ID given, as `docker inspect` looks them up. */
+async function inspectOne(store: ContainerStore, ref: string) {
+  try {
+    const c = reconcile(store, store.find(ref));
+    if (c) return inspectView(c);
+  } catch (err) {
+    if (!(err instanceof FlokaError) || !err.message.startsWith("No such container")) throw err;
+  }
+  const image = findImage(store.store, ref);
+  if (image) return await imageView(image);
+  throw new FlokaError(`No such object: ${ref}`);
+}
+
 export const inspectCommand = defineCommand(
   {
     name: "inspect",
-    usage: "[OPTIONS] CONTAINER [CONTAINER...]",
-    description: "Display detailed information on one or more containers",
+    usage: "[OPTIONS] NAME|ID [NAME|ID...]",
+    description: "Return low-level information on containers and images",
     minArgs: 1,
     maxArgs: Infinity,
     options: {},
   },
-  ({ args, globals }) => {
+  async ({ args, globals }) => {
     const store = openStore(globals);
     const found = [];
     let exitCode = 0;
     for (const ref of args) {
       try {
-        const c = reconcile(store, store.find(ref));
-        if (!c) throw new FlokaError(`No such container: ${ref}`);
-        found.push(inspectView(c));
+        found.push(await inspectOne(store, ref));
       } catch (err) {
         console.error(`floka: ${describeError(err)}`);
         exitCode = 1;

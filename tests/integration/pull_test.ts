@@ -60,6 +60,11 @@ for (const format of ["oci", "v2s2"] as const) {
       assert.match(pull.stderr, new RegExp(`Digest: ${pushed.digest}`));
       const images = await store.floka(["images", "--digests"]);
       assert.match(images.stdout, new RegExp(`${registry.host}/busybox\\s+latest\\s+${pushed.digest}`));
+      const [inspected] = JSON.parse((await store.floka(["inspect", `${registry.host}/busybox`])).stdout);
+      assert.deepEqual(inspected.RepoDigests, [`${registry.host}/busybox@${pushed.digest}`]);
+      const manifest = JSON.parse(new TextDecoder().decode(pushed.manifest));
+      assert.equal(inspected.Id, manifest.config.digest);
+      assert.deepEqual(inspected.RepoTags, [`${registry.host}/busybox:latest`]);
       const run = await store.run([
         "--rm",
         `${registry.host}/busybox`,
