@@ -124,7 +124,7 @@ export class ContentStore {
       const actual = await unpack(tmp);
       if (actual !== diffId) {
         throw new FlokaError(
-          `layer ${diffId} does not match the image config's diff_id (got ${actual}): refusing it`,
+          `its content has diff_id ${actual}, but the image config says ${diffId}: refusing it`,
         );
       }
       try {

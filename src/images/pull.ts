@@ -107,17 +107,29 @@ async function resolveManifest(
   return { repoDigest: top.digest, descriptor, manifest };
 }
 
-/** Runs `work` over `items`, at most `limit` at a time; the first failure is thrown. */
+/**
+ * Runs `work` over `items`, at most `limit` at a time. The first failure aborts `signal`, so
+ * the others stop early, and is thrown once every one has settled and cleaned up after
+ * itself: returning sooner would let the process exit in the middle of a temp file.
+ */
 async function inParallel<T>(
   items: readonly T[],
   limit: number,
-  work: (item: T) => Promise<void>,
+  work: (item: T, signal: AbortSignal) => Promise<void>,
 ): Promise<void> {
+  const abort = new AbortController();
   let next = 0;
   const worker = async () => {
-    while (next < items.length) await work(items[next++]);
+    while (!abort.signal.aborted && next < items.length) {
+      try {
+        await work(items[next++], abort.signal);
+      } catch (err) {
+        if (!abort.signal.aborted) abort.abort(err);
+      }
+    }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (abort.signal.aborted) throw abort.signal.reason;
 }
 
 /** Downloads (if missing) and unpacks (if missing) one layer. */
@@ -128,6 +140,7 @@ async function pullLayer(
   layer: Descriptor,
   diffId: Digest,
   progress: PullProgress,
+  signal: AbortSignal,
 ): Promise<void> {
   const compression = layerCompression(layer.mediaType);
   if (compression === null) {
@@ -144,6 +157,7 @@ async function pullLayer(
     const counted = body.pipeThrough(
       new TransformStream<Uint8Array, Uint8Array>({
         transform(chunk, out) {
+          signal.throwIfAborted(); // another layer failed: stop, and let writeBlob clean up
           done += chunk.length;
           progress.layer(layer.digest, "Downloading", done, layer.size);
           out.enqueue(chunk);
@@ -154,14 +168,14 @@ async function pullLayer(
     progress.layer(layer.digest, "Verifying Checksum");
   }
   progress.layer(layer.digest, "Extracting");
-  await store.addLayer(diffId, async (target) => {
-    using file = await Deno.open(store.blobPath(layer.digest));
-    try {
+  try {
+    await store.addLayer(diffId, async (target) => {
+      using file = await Deno.open(store.blobPath(layer.digest));
       return (await unpackLayer(file.readable, compression, target)).diffId;
-    } catch (err) {
-      throw new FlokaError(`layer ${layer.digest}: ${(err as Error).message}`);
-    }
-  });
+    });
+  } catch (err) {
+    throw new FlokaError(`layer ${layer.digest}: ${(err as Error).message}`);
+  }
   progress.layer(layer.digest, "Pull complete");
 }
 
@@ -218,7 +232,7 @@ async function pullInto(
   await inParallel(
     manifest.layers.map((layer, i) => ({ layer, diffId: diffIds[i] })),
     PARALLEL_LAYERS,
-    ({ layer, diffId }) => pullLayer(client, store, ref, layer, diffId, opts.progress),
+    ({ layer, diffId }, signal) => pullLayer(client, store, ref, layer, diffId, opts.progress, signal),
   );
   opts.progress.done();
 
