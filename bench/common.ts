@@ -165,7 +165,7 @@ export function median(xs: number[]): number {
 export const verdict = (ok: boolean) => ok ? "met" : "NOT met";
 export const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
-/** The ratio of `c`'s median to `peer`'s, as `1.23x`, or `-` without a peer. */
+/** The ratio of `c`'s median to `peer`'s, if there is a peer. */
 export function ratio(c: Contender, peer?: Contender): number | undefined {
   return peer ? median(c.times) / median(peer.times) : undefined;
 }
@@ -181,9 +181,9 @@ export function printTable(contenders: Contender[], peers: { label: string; peer
       return ` ${r === undefined ? "-" : `${r.toFixed(2)}x`} |`;
     });
     console.log(
-      `| ${c.name} | ${fmt(median(c.times))} | ${fmt(Math.min(...c.times))} | ${
-        fmt(Math.max(...c.times))
-      } |${ratios.join("")}`,
+      `| ${c.name} | ${fmt(median(c.times))} | ${fmt(Math.min(...c.times))} | ${fmt(Math.max(...c.times))} |${
+        ratios.join("")
+      }`,
     );
   }
 }
@@ -191,5 +191,5 @@ export function printTable(contenders: Contender[], peers: { label: string; peer
 /** `<= 1.5x tar -xzf: 1.23x, met` for the target line under a table. */
 export function target(c: Contender, peer: Contender, limit: number, label: string): string {
   const r = ratio(c, peer)!;
-  return `<= ${limit}x ${label}: ${r.toFixed(2)}x, ${verdict(r <= limit)}`;
+  return `<= ${limit.toFixed(1)}x ${label}: ${r.toFixed(2)}x, ${verdict(r <= limit)}`;
 }
