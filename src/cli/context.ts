@@ -24,3 +24,8 @@ export function requireRoot(command: string): void {
     );
   }
 }
+
+/** Registries reached over plain HTTP besides localhost and 127.0.0.0/8 (comma-separated). */
+export function insecureRegistries(): string[] {
+  return (Deno.env.get("FLOKA_INSECURE_REGISTRIES") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+}

@@ -17,6 +17,7 @@ import type { CliCommand } from "./command.ts";
 import type { GlobalOptions } from "./context.ts";
 import { imagesCommand } from "./images.ts";
 import { inspectCommand } from "./inspect.ts";
+import { loginCommand, logoutCommand } from "./login.ts";
 import { psCommand } from "./ps.ts";
 import { pullCommand } from "./pull.ts";
 import { rmCommand } from "./rm.ts";
@@ -27,6 +28,8 @@ import { tagCommand } from "./tag.ts";
 const COMMANDS: readonly CliCommand[] = [
   imagesCommand,
   inspectCommand,
+  loginCommand,
+  logoutCommand,
   psCommand,
   pullCommand,
   rmCommand,

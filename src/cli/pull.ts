@@ -5,12 +5,7 @@ import { contentStore, findImage, type Image } from "../images/images.ts";
 import type { PullProgress } from "../images/progress.ts";
 import { storeRoot } from "../store/root.ts";
 import { defineCommand } from "./command.ts";
-import { type GlobalOptions, requireRoot } from "./context.ts";
-
-/** Registries reached over plain HTTP besides localhost and 127.0.0.0/8 (comma-separated). */
-function insecureRegistries(): string[] {
-  return (Deno.env.get("FLOKA_INSECURE_REGISTRIES") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
-}
+import { type GlobalOptions, insecureRegistries, requireRoot } from "./context.ts";
 
 async function progressFor(quiet: boolean): Promise<PullProgress> {
   const { plainProgress, terminalProgress } = await import("../images/progress.ts");

@@ -175,7 +175,8 @@ export function tokenRequestUrl(challenge: Challenge, scope: string): URL | null
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") return null;
   if (challenge.params.service) url.searchParams.set("service", challenge.params.service);
-  url.searchParams.set("scope", scope);
+  // A login check asks for no scope: only whether the credentials are good.
+  if (scope) url.searchParams.set("scope", scope);
   return url;
 }
 

@@ -222,6 +222,42 @@ export class RegistryClient {
   }
 
   /** The registry's origin: `https://host[:port]`, or `http://` for insecure registries. */
+  /**
+   * Checks that the credentials the lookup gives for `registry` are accepted, as
+   * `docker login` does: `GET /v2/`, answering its challenge with them (Basic, or a Bearer
+   * token fetched with them and no scope).
+   */
+  async checkLogin(registry: string): Promise<void> {
+    const creds = this.#credentials(registry);
+    if (!creds) throw new RegistryError(`no credentials to check for ${registry}`);
+    const url = new URL(`${this.#origin(registry)}/v2/`);
+    const subject: Subject = { ref: { registry, repository: "" }, shown: registry, kind: "manifest" };
+    const failed = (why: string) => new RegistryError(`login to ${registry} failed: ${why}`);
+    let { res } = await this.#send(url, {}, null, registry);
+    if (res.status === 401) {
+      const challenges = parseWwwAuthenticate(res.headers.get("WWW-Authenticate") ?? "");
+      await res.body?.cancel();
+      const bearer = challenges.find((c) => c.scheme === "bearer");
+      let authorization = basicAuthorization(creds);
+      if (bearer) {
+        try {
+          authorization = `Bearer ${(await this.#fetchToken(bearer, subject, "")).token}`;
+        } catch (err) {
+          if (err instanceof RegistryError && err.message.startsWith("unauthorized")) {
+            throw failed("unauthorized: incorrect username or password");
+          }
+          throw err;
+        }
+      }
+      ({ res } = await this.#send(url, {}, authorization, registry));
+    }
+    await res.body?.cancel();
+    if (res.status === 401 || res.status === 403) {
+      throw failed("unauthorized: incorrect username or password");
+    }
+    if (!res.ok) throw failed(`${res.status} ${res.statusText}`);
+  }
+
   #origin(registry: string): string {
     const scheme = isInsecureRegistry(registry, this.#insecure) ? "http" : "https";
     return `${scheme}://${registryEndpoint(registry)}`;

@@ -184,6 +184,8 @@ export interface FlokaOptions {
   env?: Record<string, string>;
   /** Runs Floka through another program first, e.g. `setpriv ...`. */
   wrapper?: string[];
+  /** Text fed to Floka's stdin (otherwise stdin is /dev/null). */
+  stdin?: string;
 }
 
 /** A temporary Floka store with a busybox image, and the CLI pointed at it. */
@@ -207,7 +209,7 @@ export class Store {
       : [Deno.execPath(), ...argv];
     return new Deno.Command(program, {
       args: rest,
-      stdin: "null",
+      stdin: opts.stdin === undefined ? "null" : "piped",
       stdout: "piped",
       stderr: "piped",
       env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...opts.env },
@@ -216,7 +218,13 @@ export class Store {
 
   /** Runs `floka --root <store> ...args` to completion. */
   async floka(args: string[], opts: FlokaOptions = {}): Promise<Result> {
-    const out = await this.command(args, opts).output();
+    const child = this.command(args, opts).spawn();
+    if (opts.stdin !== undefined) {
+      const writer = child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(opts.stdin));
+      await writer.close();
+    }
+    const out = await child.output();
     return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
   }
 
