@@ -16,6 +16,7 @@ import { VERSION } from "../version.ts";
 import type { CliCommand } from "./command.ts";
 import type { GlobalOptions } from "./context.ts";
 import { imagesCommand } from "./images.ts";
+import { importCommand } from "./import.ts";
 import { inspectCommand } from "./inspect.ts";
 import { loginCommand, logoutCommand } from "./login.ts";
 import { psCommand } from "./ps.ts";
@@ -27,6 +28,7 @@ import { tagCommand } from "./tag.ts";
 
 const COMMANDS: readonly CliCommand[] = [
   imagesCommand,
+  importCommand,
   inspectCommand,
   loginCommand,
   logoutCommand,

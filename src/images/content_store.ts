@@ -115,16 +115,17 @@ export class ContentStore {
 
   /**
    * Unpacks a layer with `unpack` into a temporary directory and moves it to its place once
-   * `unpack` has returned the layer's diff_id and that equals `diffId`.
+   * `unpack` has returned the layer's diff_id and that equals `expected` (when one is
+   * expected: an imported tarball has no config to say). Returns the diff_id.
    */
-  async addLayer(diffId: Digest, unpack: (target: string) => Promise<Digest>): Promise<void> {
-    if (this.hasLayer(diffId)) return;
+  async addLayer(expected: Digest | null, unpack: (target: string) => Promise<Digest>): Promise<Digest> {
+    if (expected && this.hasLayer(expected)) return expected;
     const tmp = this.tempPath("layer");
     try {
-      const actual = await unpack(tmp);
-      if (actual !== diffId) {
+      const diffId = await unpack(tmp);
+      if (expected && diffId !== expected) {
         throw new FlokaError(
-          `its content has diff_id ${actual}, but the image config says ${diffId}: refusing it`,
+          `its content has diff_id ${diffId}, but the image config says ${expected}: refusing it`,
         );
       }
       try {
@@ -134,6 +135,33 @@ export class ContentStore {
         if (!this.hasLayer(diffId)) throw err;
         removeQuietly(tmp);
       }
+      return diffId;
+    } catch (err) {
+      removeQuietly(tmp);
+      throw err;
+    }
+  }
+
+  /** Stores a blob whose digest is not known in advance (an imported tarball); returns it. */
+  async importBlob(mediaType: string, body: ReadableStream<Uint8Array>): Promise<Descriptor> {
+    const tmp = this.tempPath("blob");
+    try {
+      const { createHash } = await import("node:crypto");
+      const hash = createHash("sha256");
+      let size = 0;
+      {
+        using file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
+        for await (const chunk of body) {
+          size += chunk.length;
+          hash.update(chunk);
+          for (let done = 0; done < chunk.length;) done += await file.write(chunk.subarray(done));
+        }
+        await file.syncData();
+      }
+      const digest = `sha256:${hash.digest("hex")}` as Digest;
+      if (this.hasBlob(digest)) removeQuietly(tmp);
+      else Deno.renameSync(tmp, this.blobPath(digest));
+      return { mediaType, digest, size };
     } catch (err) {
       removeQuietly(tmp);
       throw err;

@@ -1,0 +1,73 @@
+/**
+ * `floka import`: an image from a root filesystem tarball (`docker import`), one layer
+ * stored and unpacked like a pulled one, with a config and an OCI manifest made here.
+ */
+import { type Digest, sha256 } from "../../lib/digest.ts";
+import { type Descriptor, type ImageConfig, MediaType } from "../../lib/oci.ts";
+import { hostPlatform } from "../../lib/platform.ts";
+import { formatReference, parseReference } from "../../lib/reference.ts";
+import { DEFAULT_PATH } from "../../lib/env.ts";
+import type { ContentStore } from "./content_store.ts";
+import { unpackLayer } from "./unpack.ts";
+
+/** A tarball's compression, from its first bytes. */
+async function sniffCompression(path: string): Promise<"gzip" | "zstd" | "none"> {
+  using file = await Deno.open(path);
+  const head = new Uint8Array(4);
+  const n = (await file.read(head)) ?? 0;
+  if (n >= 2 && head[0] === 0x1f && head[1] === 0x8b) return "gzip";
+  if (n >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return "zstd";
+  return "none";
+}
+
+const LAYER_TYPES = {
+  gzip: MediaType.OciLayerGzip,
+  zstd: MediaType.OciLayerZstd,
+  none: MediaType.OciLayer,
+} as const;
+
+async function storeJson(store: ContentStore, mediaType: string, value: unknown): Promise<Descriptor> {
+  const bytes = new TextEncoder().encode(JSON.stringify(value));
+  const descriptor: Descriptor = { mediaType, digest: await sha256(bytes), size: bytes.length };
+  await store.writeBlob(descriptor, ReadableStream.from([bytes]));
+  return descriptor;
+}
+
+/** Imports the tarball `source` as `reference`; returns the image ID (its config's digest). */
+export async function importImage(
+  store: ContentStore,
+  source: ReadableStream<Uint8Array>,
+  reference: string,
+): Promise<Digest> {
+  const ref = parseReference(reference);
+  store.init();
+  return await store.withPullLease(async () => {
+    const stored = await store.importBlob(MediaType.OciLayer, source);
+    const compression = await sniffCompression(store.blobPath(stored.digest));
+    const layer: Descriptor = { ...stored, mediaType: LAYER_TYPES[compression] };
+    const diffId = await store.addLayer(null, async (target) => {
+      using file = await Deno.open(store.blobPath(layer.digest));
+      return (await unpackLayer(file.readable, compression, target)).diffId;
+    });
+    const created = new Date().toISOString();
+    const platform = hostPlatform();
+    const config: ImageConfig = {
+      created,
+      architecture: platform.architecture,
+      os: platform.os,
+      ...(platform.variant ? { variant: platform.variant } : {}),
+      config: { Env: [`PATH=${DEFAULT_PATH}`] },
+      rootfs: { type: "layers", diff_ids: [diffId] },
+      history: [{ created, created_by: "floka import", comment: "Imported from tarball" }],
+    };
+    const configDescriptor = await storeJson(store, MediaType.OciConfig, config);
+    const manifest = await storeJson(store, MediaType.OciManifest, {
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      config: configDescriptor,
+      layers: [layer],
+    });
+    store.tag(formatReference(ref), ref.tag ?? "latest", manifest, manifest.digest);
+    return configDescriptor.digest;
+  });
+}
