@@ -68,14 +68,10 @@ export class ContentStore {
   }
 
   /**
-   * Stores the blob `expected` from `body`, verifying its size and digest on the way; on any
-   * mismatch or error nothing is stored. A blob already present is not written again.
+   * Streams `body` into a new temporary file, hashing it on the way; `maxSize` stops a
+   * stream longer than announced before it fills the disk. The caller renames or removes it.
    */
-  async writeBlob(expected: Descriptor, body: ReadableStream<Uint8Array>): Promise<void> {
-    if (this.hasBlob(expected.digest)) {
-      await body.cancel();
-      return;
-    }
+  private async toTempFile(body: ReadableStream<Uint8Array>, maxSize: number, what: string) {
     const tmp = this.tempPath("blob");
     try {
       // Loaded here: node:crypto (the one streaming sha256) costs Deno's Node layer start-up,
@@ -86,27 +82,39 @@ export class ContentStore {
       using file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
       for await (const chunk of body) {
         size += chunk.length;
-        if (size > expected.size) {
-          throw new FlokaError(
-            `blob ${expected.digest} is larger than its descriptor says (${expected.size} bytes)`,
-          );
+        if (size > maxSize) {
+          throw new FlokaError(`${what} is larger than its descriptor says (${maxSize} bytes)`);
         }
         hash.update(chunk);
         for (let done = 0; done < chunk.length;) done += await file.write(chunk.subarray(done));
       }
-      const actual = `sha256:${hash.digest("hex")}`;
-      if (size !== expected.size) {
-        throw new FlokaError(
-          `blob ${expected.digest} is ${size} bytes, its descriptor says ${expected.size}`,
-        );
-      }
-      if (actual !== expected.digest) {
-        throw new FlokaError(
-          `blob ${expected.digest} does not match its digest (got ${actual}): refusing it`,
-        );
-      }
       await file.syncData();
-      Deno.renameSync(tmp, this.blobPath(expected.digest));
+      return { tmp, digest: `sha256:${hash.digest("hex")}` as Digest, size };
+    } catch (err) {
+      removeQuietly(tmp);
+      throw err;
+    }
+  }
+
+  /**
+   * Stores the blob `expected` from `body`, verifying its size and digest on the way; on any
+   * mismatch or error nothing is stored. A blob already present is not written again.
+   */
+  async writeBlob(expected: Descriptor, body: ReadableStream<Uint8Array>): Promise<void> {
+    if (this.hasBlob(expected.digest)) {
+      await body.cancel();
+      return;
+    }
+    const what = `blob ${expected.digest}`;
+    const { tmp, digest, size } = await this.toTempFile(body, expected.size, what);
+    try {
+      if (size !== expected.size) {
+        throw new FlokaError(`${what} is ${size} bytes, its descriptor says ${expected.size}`);
+      }
+      if (digest !== expected.digest) {
+        throw new FlokaError(`${what} does not match its digest (got ${digest}): refusing it`);
+      }
+      Deno.renameSync(tmp, this.blobPath(digest));
     } catch (err) {
       removeQuietly(tmp);
       throw err;
@@ -144,28 +152,10 @@ export class ContentStore {
 
   /** Stores a blob whose digest is not known in advance (an imported tarball); returns it. */
   async importBlob(mediaType: string, body: ReadableStream<Uint8Array>): Promise<Descriptor> {
-    const tmp = this.tempPath("blob");
-    try {
-      const { createHash } = await import("node:crypto");
-      const hash = createHash("sha256");
-      let size = 0;
-      {
-        using file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
-        for await (const chunk of body) {
-          size += chunk.length;
-          hash.update(chunk);
-          for (let done = 0; done < chunk.length;) done += await file.write(chunk.subarray(done));
-        }
-        await file.syncData();
-      }
-      const digest = `sha256:${hash.digest("hex")}` as Digest;
-      if (this.hasBlob(digest)) removeQuietly(tmp);
-      else Deno.renameSync(tmp, this.blobPath(digest));
-      return { mediaType, digest, size };
-    } catch (err) {
-      removeQuietly(tmp);
-      throw err;
-    }
+    const { tmp, digest, size } = await this.toTempFile(body, Infinity, "tarball");
+    if (this.hasBlob(digest)) removeQuietly(tmp);
+    else Deno.renameSync(tmp, this.blobPath(digest));
+    return { mediaType, digest, size };
   }
 
   /** The tagged images (`index.json`). */
