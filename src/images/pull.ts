@@ -150,7 +150,14 @@ async function pullLayer(
     progress.layer(layer.digest, "Already exists");
     return;
   }
-  if (!store.hasBlob(layer.digest)) {
+  // A layer downloads and unpacks at once, as with `docker pull`; the unpacked directory
+  // takes its place only when the blob's digest and the layer's diff_id are both verified.
+  let source: ReadableStream<Uint8Array>;
+  let stored: Promise<void> = Promise.resolve();
+  if (store.hasBlob(layer.digest)) {
+    source = (await Deno.open(store.blobPath(layer.digest))).readable;
+    progress.layer(layer.digest, "Extracting");
+  } else {
     progress.layer(layer.digest, "Pulling fs layer");
     const { body } = await client.getBlob(ref, layer.digest);
     let done = 0;
@@ -164,16 +171,23 @@ async function pullLayer(
         },
       }),
     );
-    await store.writeBlob(layer, counted);
-    progress.layer(layer.digest, "Verifying Checksum");
+    const [toStore, toUnpack] = counted.tee();
+    stored = store.writeBlob(layer, toStore);
+    source = toUnpack;
   }
-  progress.layer(layer.digest, "Extracting");
   try {
     await store.addLayer(diffId, async (target) => {
-      using file = await Deno.open(store.blobPath(layer.digest));
-      return (await unpackLayer(file.readable, compression, target)).diffId;
+      // Both must end before the temporary directory is kept or removed.
+      const [unpacked, verified] = await Promise.allSettled([
+        unpackLayer(source, compression, target),
+        stored,
+      ]);
+      if (verified.status === "rejected") throw verified.reason;
+      if (unpacked.status === "rejected") throw unpacked.reason;
+      return unpacked.value.diffId;
     });
   } catch (err) {
+    await stored.catch(() => {});
     throw new FlokaError(`layer ${layer.digest}: ${(err as Error).message}`);
   }
   progress.layer(layer.digest, "Pull complete");
