@@ -3,6 +3,7 @@ import { FlokaError } from "../../lib/errors.ts";
 import { contentStore } from "../images/images.ts";
 import { storeRoot } from "../store/root.ts";
 import { defineCommand } from "./command.ts";
+import { load } from "./lazy.ts";
 import { requireRoot } from "./context.ts";
 
 export const importCommand = defineCommand(
@@ -23,7 +24,7 @@ export const importCommand = defineCommand(
     } catch (err) {
       throw new FlokaError(`open ${file}: ${(err as Error).message}`);
     }
-    const { importImage } = await import("../images/import.ts");
+    const { importImage } = await load<typeof import("../images/import.ts")>("../images/import.ts");
     console.log(await importImage(contentStore(storeRoot(globals.root)), source, reference));
     return 0;
   },

@@ -1,6 +1,7 @@
 /** `floka login` and `floka logout`: registry credentials, as `docker login` keeps them. */
 import { FlokaError } from "../../lib/errors.ts";
 import { defineCommand } from "./command.ts";
+import { load } from "./lazy.ts";
 import { insecureRegistries } from "./context.ts";
 
 const DEFAULT_REGISTRY = "docker.io";
@@ -59,8 +60,8 @@ export const loginCommand = defineCommand(
       : options.password ?? prompt("Password: ", true);
     if (!username || !password) throw new FlokaError("a username and a password are needed to log in");
     const [{ RegistryClient }, { saveCredentials }] = await Promise.all([
-      import("../registry/client.ts"),
-      import("../registry/credentials.ts"),
+      load<typeof import("../registry/client.ts")>("../registry/client.ts"),
+      load<typeof import("../registry/credentials.ts")>("../registry/credentials.ts"),
     ]);
     const client = new RegistryClient({
       credentials: () => ({ username, password }),
@@ -84,7 +85,9 @@ export const logoutCommand = defineCommand(
   },
   async ({ args }) => {
     const registry = args[0] ?? DEFAULT_REGISTRY;
-    const { removeCredentials } = await import("../registry/credentials.ts");
+    const { removeCredentials } = await load<typeof import("../registry/credentials.ts")>(
+      "../registry/credentials.ts",
+    );
     if (!(await removeCredentials(registry))) throw new FlokaError(`not logged in to ${registry}`);
     console.log(`Removing login credentials for ${registry}`);
     return 0;

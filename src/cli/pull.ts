@@ -5,10 +5,13 @@ import { contentStore, findImage, type Image } from "../images/images.ts";
 import type { PullProgress } from "../images/progress.ts";
 import { storeRoot } from "../store/root.ts";
 import { defineCommand } from "./command.ts";
+import { load } from "./lazy.ts";
 import { type GlobalOptions, insecureRegistries, requireRoot } from "./context.ts";
 
 async function progressFor(quiet: boolean): Promise<PullProgress> {
-  const { plainProgress, terminalProgress } = await import("../images/progress.ts");
+  const { plainProgress, terminalProgress } = await load<typeof import("../images/progress.ts")>(
+    "../images/progress.ts",
+  );
   const err = (line: string) => console.error(line);
   if (quiet) return { start() {}, layer() {}, note: err, done() {} };
   if (Deno.stderr.isTerminal()) {
@@ -36,9 +39,9 @@ export async function pull(
   if (!ref.tag && !ref.digest) say("Using default tag: latest");
   say(`${ref.tag ?? ref.digest}: Pulling from ${ref.repository}`);
   const [{ pullImage }, { RegistryClient }, { loadCredentials }] = await Promise.all([
-    import("../images/pull.ts"),
-    import("../registry/client.ts"),
-    import("../registry/credentials.ts"),
+    load<typeof import("../images/pull.ts")>("../images/pull.ts"),
+    load<typeof import("../registry/client.ts")>("../registry/client.ts"),
+    load<typeof import("../registry/credentials.ts")>("../registry/credentials.ts"),
   ]);
   const client = new RegistryClient({ credentials: await loadCredentials(), insecure: insecureRegistries() });
   const pulled = await pullImage(client, contentStore(storeRoot(globals.root)), reference, {
