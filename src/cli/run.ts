@@ -10,24 +10,74 @@ import { CgroupManager } from "../runtime/cgroups.ts";
 import { etcFiles } from "../runtime/etc_files.ts";
 import { LAYER_LINKS } from "../runtime/spec.ts";
 import { runContainer } from "../runtime/run.ts";
+import type { CommandSpec, ParsedOptions } from "../../lib/argv.ts";
 import { defineCommand } from "./command.ts";
 import { openStore, requireRoot } from "./context.ts";
 
-export interface RunOptions {
-  name?: string;
-  rm?: boolean;
-  env: string[];
-  envFile: string[];
-  workdir?: string;
-  user?: string;
-  hostname?: string;
-  network: string;
-  memory?: string;
-  cpuShares?: string;
-  entrypoint?: string;
-  interactive?: boolean;
-  tty?: boolean;
-}
+const RUN_SPEC = {
+  name: "run",
+  usage: "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+  description: "Create and run a new container from an image",
+  minArgs: 1,
+  maxArgs: Infinity,
+  optionsBeforeArgsOnly: true,
+  options: {
+    name: { long: "name", value: "string", help: "Assign a name to the container" },
+    rm: { long: "rm", help: "Automatically remove the container when it exits" },
+    env: {
+      short: "e",
+      long: "env",
+      value: "list",
+      repeatable: true,
+      help: "Set environment variables (KEY alone takes the host's value)",
+    },
+    envFile: {
+      long: "env-file",
+      value: "list",
+      repeatable: true,
+      help: "Read in a file of environment variables",
+    },
+    workdir: {
+      short: "w",
+      long: "workdir",
+      value: "string",
+      help: "Working directory inside the container",
+    },
+    user: {
+      short: "u",
+      long: "user",
+      value: "string",
+      help: "Username or UID (format: <name|uid>[:<group|gid>])",
+    },
+    hostname: { short: "h", long: "hostname", value: "string", help: "Container host name" },
+    network: {
+      long: "network",
+      value: "string",
+      default: "none",
+      choices: ["none", "host"],
+      help: "Connect the container to a network: none (own namespace, loopback only) or host",
+    },
+    memory: { short: "m", long: "memory", value: "bytes", help: "Memory limit (e.g. 512m, 1g)" },
+    cpuShares: { short: "c", long: "cpu-shares", value: "int", help: "CPU shares (relative weight)" },
+    entrypoint: {
+      long: "entrypoint",
+      value: "string",
+      help: "Overwrite the default ENTRYPOINT of the image",
+    },
+    interactive: {
+      short: "i",
+      long: "interactive",
+      help: "Keep STDIN open (the container always gets Floka's stdin)",
+    },
+    tty: {
+      short: "t",
+      long: "tty",
+      help: "Give the container the terminal Floka runs in (stdin must be one)",
+    },
+  },
+} as const satisfies CommandSpec;
+
+export type RunOptions = ParsedOptions<typeof RUN_SPEC>;
 
 /** Docker's minimum for --memory. */
 const MIN_MEMORY = 6 * 1024 * 1024;
@@ -133,68 +183,7 @@ function prepareContainerDir(record: ContainerRecord) {
 }
 
 export const runCommand = defineCommand(
-  {
-    name: "run",
-    usage: "[OPTIONS] IMAGE [COMMAND] [ARG...]",
-    description: "Create and run a new container from an image",
-    minArgs: 1,
-    maxArgs: Infinity,
-    optionsBeforeArgsOnly: true,
-    options: {
-      name: { long: "name", value: "string", help: "Assign a name to the container" },
-      rm: { long: "rm", help: "Automatically remove the container when it exits" },
-      env: {
-        short: "e",
-        long: "env",
-        value: "list",
-        repeatable: true,
-        help: "Set environment variables (KEY alone takes the host's value)",
-      },
-      envFile: {
-        long: "env-file",
-        value: "list",
-        repeatable: true,
-        help: "Read in a file of environment variables",
-      },
-      workdir: {
-        short: "w",
-        long: "workdir",
-        value: "string",
-        help: "Working directory inside the container",
-      },
-      user: {
-        short: "u",
-        long: "user",
-        value: "string",
-        help: "Username or UID (format: <name|uid>[:<group|gid>])",
-      },
-      hostname: { short: "h", long: "hostname", value: "string", help: "Container host name" },
-      network: {
-        long: "network",
-        value: "string",
-        default: "none",
-        choices: ["none", "host"],
-        help: "Connect the container to a network: none (own namespace, loopback only) or host",
-      },
-      memory: { short: "m", long: "memory", value: "bytes", help: "Memory limit (e.g. 512m, 1g)" },
-      cpuShares: { short: "c", long: "cpu-shares", value: "int", help: "CPU shares (relative weight)" },
-      entrypoint: {
-        long: "entrypoint",
-        value: "string",
-        help: "Overwrite the default ENTRYPOINT of the image",
-      },
-      interactive: {
-        short: "i",
-        long: "interactive",
-        help: "Keep STDIN open (the container always gets Floka's stdin)",
-      },
-      tty: {
-        short: "t",
-        long: "tty",
-        help: "Give the container the terminal Floka runs in (stdin must be one)",
-      },
-    },
-  },
+  RUN_SPEC,
   async ({ options, args, globals }) => {
     requireRoot("run");
     if (options.tty && !Deno.stdin.isTerminal()) throw new FlokaError("the input device is not a TTY");
