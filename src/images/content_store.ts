@@ -13,7 +13,7 @@
 import { type Digest, digestHex } from "../../lib/digest.ts";
 import { FlokaError } from "../../lib/errors.ts";
 import type { Descriptor, ImageConfig, ImageIndex } from "../../lib/oci.ts";
-import { readJsonIfExists, withLock, writeJsonAtomic } from "../store/files.ts";
+import { pathExists, readJsonIfExists, withLock, writeJsonAtomic } from "../store/files.ts";
 
 /** The annotation that names an image in `index.json` (as containerd's OCI exporter writes it). */
 export const NAME_ANNOTATION = "io.containerd.image.name";
@@ -46,21 +46,23 @@ export class ContentStore {
     for (const dir of ["blobs/sha256", "layers/sha256", "tmp"]) {
       Deno.mkdirSync(`${this.root}/${dir}`, { recursive: true });
     }
-    if (!exists(`${this.root}/oci-layout`)) {
+    if (!pathExists(`${this.root}/oci-layout`)) {
       writeJsonAtomic(`${this.root}/oci-layout`, { imageLayoutVersion: "1.0.0" });
     }
     for (const entry of Deno.readDirSync(`${this.root}/tmp`)) {
       const pid = Number(/^[a-z]+-(\d+)-/.exec(entry.name)?.[1]);
-      if (pid && pid !== Deno.pid && !exists(`/proc/${pid}`)) removeQuietly(`${this.root}/tmp/${entry.name}`);
+      if (pid && pid !== Deno.pid && !pathExists(`/proc/${pid}`)) {
+        removeQuietly(`${this.root}/tmp/${entry.name}`);
+      }
     }
   }
 
   hasBlob(digest: Digest): boolean {
-    return exists(this.blobPath(digest));
+    return pathExists(this.blobPath(digest));
   }
 
   hasLayer(diffId: Digest): boolean {
-    return exists(this.layerPath(diffId));
+    return pathExists(this.layerPath(diffId));
   }
 
   readBlob(digest: Digest): Uint8Array {
@@ -253,15 +255,6 @@ export class ContentStore {
     sweep(`${this.root}/layers/sha256`, (d, path) => layers.has(d) || keepLayers.has(path));
     sweep(`${this.root}/blobs/sha256`, (d) => blobs.has(d));
     return deleted;
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -11,6 +11,7 @@
  * The root is a parameter so the v2 code is tested against a fake cgroupfs in a temp dir.
  */
 import { FlokaError } from "../../lib/errors.ts";
+import { pathExists } from "../store/files.ts";
 
 export interface CgroupLimits {
   /** Bytes; 0 means no limit. */
@@ -53,7 +54,7 @@ export class CgroupManager {
     const version = this.version();
     if (version === 2) return { version, dirs: [`${this.root}/${this.parent}/${name}`] };
     const dirs = V1_CONTROLLERS
-      .filter((c) => exists(`${this.root}/${c}`))
+      .filter((c) => pathExists(`${this.root}/${c}`))
       .map((c) => `${this.root}/${c}/${this.parent}/${name}`);
     return { version, dirs };
   }
@@ -144,7 +145,7 @@ export class CgroupManager {
    * busy for a moment, so removal is retried briefly. Returns the directories left.
    */
   remove(cgroup: Cgroup, retries = 50): string[] {
-    let left = cgroup.dirs.filter(exists);
+    let left = cgroup.dirs.filter(pathExists);
     for (let attempt = 0; left.length > 0 && attempt <= retries; attempt++) {
       if (attempt > 0) sleepSync(10);
       left = left.filter((dir) => {
@@ -157,15 +158,6 @@ export class CgroupManager {
       });
     }
     return left;
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

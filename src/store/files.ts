@@ -47,3 +47,13 @@ export function withLock<T>(lockPath: string, fn: () => T): T {
     file.unlockSync();
   }
 }
+
+/** True when something (even a dangling symlink) exists at `path`. */
+export function pathExists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
