@@ -3,6 +3,7 @@
  * gzip cannot shrink, like binaries) and text files (which it shrinks a few times, like
  * docs and logs), made into OCI image layers by umoci.
  */
+import { umociShellImage } from "../tests/integration/registry_harness.ts";
 import { must } from "./common.ts";
 
 export type Content = "random" | "text" | "mixed";
@@ -76,25 +77,13 @@ export async function buildImage(
   const image = `${layout}:${tag}`;
   const bundle = `${layout}.bundle`;
   await must(["umoci", "init", "--layout", layout]);
-  await must(["umoci", "new", "--image", image]);
+  await umociShellImage(image);
   await must(["umoci", "unpack", "--image", image, bundle]);
   for (const fill of fillers) {
     await fill(`${bundle}/rootfs`);
     await must(["umoci", "repack", "--refresh-bundle", "--image", image, bundle]);
   }
   await Deno.remove(bundle, { recursive: true });
-  await must([
-    "umoci",
-    "config",
-    "--image",
-    image,
-    "--config.cmd",
-    "sh",
-    "--config.env",
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "--os",
-    "linux",
-  ]);
   const index = JSON.parse(await Deno.readTextFile(`${layout}/index.json`));
   const descriptor = index.manifests.find((m: { annotations?: Record<string, string> }) =>
     m.annotations?.["org.opencontainers.image.ref.name"] === tag

@@ -16,7 +16,7 @@
  * from Web APIs, so Floka is checked against them rather than against itself.
  */
 import { makeBusyboxImage } from "../fixtures/busybox_image.ts";
-import { run } from "./registry_harness.ts";
+import { run, umociShellImage } from "./registry_harness.ts";
 
 export type Digest = `sha256:${string}`;
 
@@ -40,8 +40,6 @@ export const MEDIA = {
   config: "application/vnd.oci.image.config.v1+json",
   layerGzip: "application/vnd.oci.image.layer.v1.tar+gzip",
 } as const;
-
-export const PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 export async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<Digest> {
   const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
@@ -198,21 +196,7 @@ export class OciLayout {
 
 /** `umoci new` and a config a busybox shell can run with (Cmd sh, PATH), for `architecture`. */
 export async function umociNew(layout: OciLayout, tag: string, architecture = "amd64"): Promise<void> {
-  const image = `${layout.dir}:${tag}`;
-  await run("umoci", ["new", "--image", image]);
-  await run("umoci", [
-    "config",
-    "--image",
-    image,
-    "--config.cmd",
-    "sh",
-    "--config.env",
-    PATH_ENV,
-    "--os",
-    "linux",
-    "--architecture",
-    architecture,
-  ]);
+  await umociShellImage(`${layout.dir}:${tag}`, architecture);
 }
 
 /**

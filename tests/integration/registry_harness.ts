@@ -19,6 +19,7 @@
  * Everything is torn down by `stop()`: the registry process killed and reaped, the token
  * server shut down, the temporary directory removed.
  */
+import { DEFAULT_PATH } from "../../lib/env.ts";
 import { makeBusyboxImage } from "../fixtures/busybox_image.ts";
 
 export const REGISTRY_BIN = "/usr/bin/docker-registry";
@@ -335,6 +336,27 @@ async function tokenHandler(
 
 // --- images ---------------------------------------------------------------------------
 
+/**
+ * `umoci new` of `image` (`layout:tag`, the layout made by `umoci init`) with a config a
+ * busybox shell runs with: Cmd sh, the usual PATH, linux/`architecture`.
+ */
+export async function umociShellImage(image: string, architecture = "amd64"): Promise<void> {
+  await run("umoci", ["new", "--image", image]);
+  await run("umoci", [
+    "config",
+    "--image",
+    image,
+    "--config.cmd",
+    "sh",
+    "--config.env",
+    `PATH=${DEFAULT_PATH}`,
+    "--os",
+    "linux",
+    "--architecture",
+    architecture,
+  ]);
+}
+
 export interface PushOptions {
   tag?: string;
   /** Manifest format at the destination: OCI (default) or Docker schema 2. */
@@ -369,19 +391,8 @@ export async function pushImage(host: string, name: string, opts: PushOptions = 
     await Deno.writeTextFile(`${rootfs}/etc/floka-image-id`, `${crypto.randomUUID()}\n`);
     const layout = `${work}/layout`;
     await run("umoci", ["init", "--layout", layout]);
-    await run("umoci", ["new", "--image", `${layout}:${tag}`]);
+    await umociShellImage(`${layout}:${tag}`);
     await run("umoci", ["insert", "--image", `${layout}:${tag}`, rootfs, "/"]);
-    await run("umoci", [
-      "config",
-      "--image",
-      `${layout}:${tag}`,
-      "--config.cmd",
-      "sh",
-      "--config.env",
-      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-      "--os",
-      "linux",
-    ]);
     const reference = `${host}/${name}:${tag}`;
     const args = [
       "--insecure-policy", // a test registry has no signatures to check
