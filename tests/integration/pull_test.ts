@@ -218,3 +218,19 @@ pullTest(
     assert.equal(rm.code, 0, show(rm));
   },
 );
+
+pullTest("pull: the store is an OCI image layout that skopeo and umoci read", async (registry, store) => {
+  const pushed = await pushImage(registry.host, "interop");
+  assert.equal((await store.floka(["pull", "-q", `${registry.host}/interop`])).code, 0);
+  const layout = `${store.root}/images`;
+  const tools = async (cmd: string, args: string[]) => {
+    const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+    assert.ok(out.success, `${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+    return out.stdout;
+  };
+  const raw = await tools("skopeo", ["inspect", "--raw", `oci:${layout}:latest`]);
+  assert.equal(`sha256:${createHash("sha256").update(raw).digest("hex")}`, pushed.digest);
+  // skopeo copy reads and verifies every blob of the image.
+  await tools("skopeo", ["copy", `oci:${layout}:latest`, `dir:${store.root}/copied`]);
+  assert.match(new TextDecoder().decode(await tools("umoci", ["ls", "--layout", layout])), /^latest$/m);
+});
