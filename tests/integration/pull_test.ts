@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { IS_ROOT, lines, show, type Store, withStore } from "./helpers.ts";
+import { IS_ROOT, lines, show, type Store, waitUntil, withStore } from "./helpers.ts";
 import { pushImage, registryToolsMissing, startRegistry, type TestRegistry } from "./registry_harness.ts";
 
 const missing = registryToolsMissing();
@@ -234,3 +234,56 @@ pullTest("pull: the store is an OCI image layout that skopeo and umoci read", as
   await tools("skopeo", ["copy", `oci:${layout}:latest`, `dir:${store.root}/copied`]);
   assert.match(new TextDecoder().decode(await tools("umoci", ["ls", "--layout", layout])), /^latest$/m);
 });
+
+pullTest(
+  "pull: Ctrl-C in the middle of a layer leaves nothing a later pull would trust",
+  async (registry, store) => {
+    const pushed = await pushImage(registry.host, "slow");
+    const layer: string = JSON.parse(new TextDecoder().decode(pushed.manifest)).layers[0].digest;
+    // In front of the real registry: the layer blob comes in one small piece, then stalls.
+    const upstream = `http://${registry.host}`;
+    let stalled = false;
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+      const url = new URL(req.url);
+      const headers = new Headers([...req.headers].filter(([k]) => k !== "host"));
+      const res = await fetch(`${upstream}${url.pathname}`, { headers });
+      if (!url.pathname.endsWith(`/blobs/${layer}`)) return res;
+      const body = new Uint8Array(await res.arrayBuffer());
+      const stream = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(body.subarray(0, 4096));
+          stalled = true; // and never more
+        },
+      });
+      return new Response(stream, { headers: res.headers });
+    });
+    try {
+      const host = `127.0.0.1:${server.addr.port}`;
+      const bg = store.spawn(["pull", `${host}/slow`]);
+      await waitUntil("the layer download to stall", () => stalled);
+      await waitUntil("a partial blob in images/tmp", () => {
+        try {
+          return [...Deno.readDirSync(`${store.root}/images/tmp`)].length > 0;
+        } catch {
+          return false;
+        }
+      });
+      bg.child.kill("SIGINT");
+      const interrupted = await bg.finish();
+      assert.notEqual(interrupted.code, 0, show(interrupted));
+      assert.throws(
+        () => Deno.statSync(`${store.root}/images/blobs/sha256/${layer.slice(7)}`),
+        "a partial blob was kept",
+      );
+      assert.deepEqual(layerDirs(store), []);
+      // The next pull (straight from the registry) downloads the layer afresh and works.
+      const again = await store.floka(["pull", "-q", `${registry.host}/slow`]);
+      assert.equal(again.code, 0, show(again));
+      assertStoreConsistent(store);
+      const run = await store.run(["--rm", `${registry.host}/slow`, "true"]);
+      assert.equal(run.code, 0, show(run));
+    } finally {
+      await server.shutdown();
+    }
+  },
+);
