@@ -12,9 +12,8 @@
  */
 import { type Digest, digestHex, sha256 } from "../../lib/digest.ts";
 import { FlokaError } from "../../lib/errors.ts";
-import { formatImageName, type ImageName, parseImageName } from "../../lib/image_name.ts";
 import type { ImageConfig, ImageManifest } from "../../lib/oci.ts";
-import { familiarReference, formatReference, parseReference } from "../../lib/reference.ts";
+import { familiarReference, formatReference, parseReference, type Reference } from "../../lib/reference.ts";
 import { readJsonIfExists } from "../store/files.ts";
 import type { StoreRoot } from "../store/root.ts";
 import { ContentStore, NAME_ANNOTATION, REPO_DIGEST_ANNOTATION } from "./content_store.ts";
@@ -39,9 +38,9 @@ export function contentStore(store: StoreRoot): ContentStore {
   return new ContentStore(store.images);
 }
 
-function handPlacedDir(store: StoreRoot, image: ImageName): string {
-  // A repository path like `library/busybox` is kept as one directory name.
-  return `${store.images}/${formatImageName(image).replaceAll("/", "%2F")}`;
+/** `images/<name>:<tag>`: the reference as Docker shows it (`busybox:latest`), `/` kept as `%2F`. */
+function handPlacedDir(store: StoreRoot, ref: Reference): string {
+  return `${store.images}/${familiarReference(ref).replaceAll("/", "%2F")}`;
 }
 
 function isDirectory(path: string): boolean {
@@ -52,20 +51,20 @@ function isDirectory(path: string): boolean {
   }
 }
 
-function loadHandPlaced(store: StoreRoot, name: ImageName): Image | null {
-  const dir = handPlacedDir(store, name);
+function loadHandPlaced(store: StoreRoot, ref: Reference): Image | null {
+  const dir = handPlacedDir(store, ref);
   if (!isDirectory(`${dir}/rootfs`)) return null;
   let config: ImageConfig | null;
   try {
     config = readJsonIfExists<ImageConfig>(`${dir}/config.json`);
   } catch (err) {
     throw new FlokaError(
-      `image ${formatImageName(name)}: unreadable ${dir}/config.json: ${(err as Error).message}`,
+      `image ${familiarReference(ref)}: unreadable ${dir}/config.json: ${(err as Error).message}`,
     );
   }
   return {
-    repository: name.name,
-    tag: name.tag,
+    repository: familiarReference({ registry: ref.registry, repository: ref.repository }),
+    tag: ref.tag ?? "latest",
     lowerDirs: [`${dir}/rootfs`],
     config,
     configDigest: null,
@@ -102,15 +101,8 @@ function loadPulled(content: ContentStore, name: string): Image | null {
 /** The image `reference` names (`busybox` is `busybox:latest`), or null. */
 export function findImage(store: StoreRoot, reference: string): Image | null {
   const ref = parseReference(reference);
-  if (!ref.digest) {
-    try {
-      const handPlaced = loadHandPlaced(store, parseImageName(familiarReference(ref)));
-      if (handPlaced) return handPlaced;
-    } catch (err) {
-      if (!(err instanceof FlokaError) || !err.message.startsWith("invalid reference")) throw err;
-    }
-  }
-  return loadPulled(contentStore(store), formatReference(ref));
+  const handPlaced = ref.digest ? null : loadHandPlaced(store, ref);
+  return handPlaced ?? loadPulled(contentStore(store), formatReference(ref));
 }
 
 /** Every image in the store, sorted by repository and tag. */
@@ -124,13 +116,14 @@ export function listImages(store: StoreRoot): Image[] {
   }
   for (const entry of entries) {
     if (!entry.isDirectory || entry.name.lastIndexOf(":") <= 0) continue;
-    let name: ImageName;
+    let ref: Reference;
     try {
-      name = parseImageName(entry.name.replaceAll("%2F", "/"));
+      ref = parseReference(entry.name.replaceAll("%2F", "/"));
     } catch {
       continue; // not an image directory
     }
-    const image = loadHandPlaced(store, name);
+    if (ref.digest) continue;
+    const image = loadHandPlaced(store, ref);
     if (image) images.push(image);
   }
   const content = contentStore(store);

@@ -86,6 +86,25 @@ export function freePort(): number {
 
 const decoder = new TextDecoder();
 
+/** A self-signed RSA certificate for `commonName`, its key and certificate written as PEM. */
+export async function selfSignedCert(keyPath: string, certPath: string, commonName: string): Promise<void> {
+  await run("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    keyPath,
+    "-out",
+    certPath,
+    "-days",
+    "2",
+    "-subj",
+    `/CN=${commonName}`,
+  ]);
+}
+
 /** Runs a command to completion, throwing with its stderr when it fails. */
 export async function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<string> {
   const out = await new Deno.Command(cmd, {
@@ -135,21 +154,7 @@ async function start(
   let tokenServer: string | undefined;
 
   if (opts.tokenAuth) {
-    await run("openssl", [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      `${dir}/token.key`,
-      "-out",
-      `${dir}/token.crt`,
-      "-days",
-      "2",
-      "-subj",
-      `/CN=${ISSUER}`,
-    ]);
+    await selfSignedCert(`${dir}/token.key`, `${dir}/token.crt`, ISSUER);
     const signer = await jwtSigner(`${dir}/token.key`, `${dir}/token.crt`);
     const server = Deno.serve(
       { hostname: "127.0.0.1", port: 0, onListen() {} },

@@ -20,6 +20,7 @@ import {
   freePort,
   pushImage,
   registryToolsMissing,
+  selfSignedCert,
   startRegistry,
   type UserPassword,
 } from "./registry_harness.ts";
@@ -598,25 +599,7 @@ Deno.test("network failures: connection refused, unknown host, TLS handshake", a
   // https because loopback registries are otherwise spoken to in plain HTTP.
   const dir = await Deno.makeTempDir();
   try {
-    const out = await new Deno.Command("openssl", {
-      args: [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        `${dir}/k`,
-        "-out",
-        `${dir}/c`,
-        "-days",
-        "1",
-      ]
-        .concat(["-subj", "/CN=untrusted"]),
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    if (!out.success) return; // no openssl: nothing to test here
+    await selfSignedCert(`${dir}/k`, `${dir}/c`, "untrusted");
     const tls = Deno.serve({
       hostname: "127.0.0.1",
       port: 0,

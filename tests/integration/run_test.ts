@@ -201,3 +201,18 @@ integrationTest(
     }, { config: { Env: ["PATH=/bin"], Cmd: ["sh", "-c", 'echo "from the image\'s Cmd"'] } });
   },
 );
+
+integrationTest(
+  "run: a hand-placed image named with a registry host (images/<host>%2F<name>:<tag>)",
+  async () => {
+    await withStore(async (s) => {
+      Deno.mkdirSync(`${s.root}/images/localhost:5000%2Fteam%2Fapp:1`);
+      Deno.renameSync(`${s.imageDir()}/rootfs`, `${s.root}/images/localhost:5000%2Fteam%2Fapp:1/rootfs`);
+      const images = await s.floka(["images"]);
+      assert.match(images.stdout, /localhost:5000\/team\/app\s+1\s/, show(images));
+      const run = await s.run(["--rm", "localhost:5000/team/app:1", "echo", "hand-placed"]);
+      assert.equal(run.code, 0, show(run));
+      assert.equal(run.stdout.trim(), "hand-placed");
+    });
+  },
+);
