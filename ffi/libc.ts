@@ -49,6 +49,12 @@ const SYMBOLS = {
   // int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
   //                 const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
   posix_spawn: { parameters: ["buffer", "buffer", "pointer", "pointer", "buffer", "buffer"], result: "i32" },
+  // int posix_spawn_file_actions_init(posix_spawn_file_actions_t *actions), and _destroy
+  posix_spawn_file_actions_init: { parameters: ["buffer"], result: "i32" },
+  posix_spawn_file_actions_destroy: { parameters: ["buffer"], result: "i32" },
+  // int posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *actions, int fd, int newfd)
+  posix_spawn_file_actions_adddup2: { parameters: ["buffer", "i32", "i32"], result: "i32" },
+  pipe2: { parameters: ["buffer", "i32"], result: "i32" }, // int pipe2(int pipefd[2], int flags)
   // pid_t waitpid(pid_t pid, int *status, int options); off the main thread: it waits
   waitpid_blocking: {
     name: "waitpid",
@@ -67,6 +73,8 @@ const SYMBOLS = {
   lsetxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
   // ssize_t lgetxattr(const char *path, const char *name, void *value, size_t size)
   lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
+  // ssize_t llistxattr(const char *path, char *list, size_t size)
+  llistxattr: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
@@ -108,11 +116,15 @@ const GROUPS: readonly (readonly (keyof typeof SYMBOLS)[])[] = [
     "socketpair",
     "fcntl",
     "posix_spawn",
+    "posix_spawn_file_actions_init",
+    "posix_spawn_file_actions_destroy",
+    "posix_spawn_file_actions_adddup2",
+    "pipe2",
     "waitpid_blocking",
     "read_blocking",
   ],
   // unpacking layers
-  ["lchown", "utimensat", "lsetxattr", "lgetxattr"],
+  ["lchown", "utimensat", "lsetxattr", "lgetxattr", "llistxattr"],
 ];
 
 const bound: Partial<Symbols> = {};
@@ -307,20 +319,63 @@ export function closeRange(first: number, last: number, flags: number): void {
  * namespaces this thread gives its children). The child inherits every file descriptor not
  * marked close-on-exec, the signal mask and ignored signals. Returns the child's PID.
  */
-export function spawn(path: string, argv: readonly string[], env: readonly string[]): number {
+export function spawn(
+  path: string,
+  argv: readonly string[],
+  env: readonly string[],
+  stdio?: readonly [stdin: number, stdout: number, stderr: number],
+): number {
   const pid = new Int32Array(1);
   const args = cStringArray(argv);
   const envp = cStringArray(env);
-  const err = fn("posix_spawn")(
-    new Uint8Array(pid.buffer),
-    cString(path),
-    null,
-    null,
-    args.array,
-    envp.array,
-  );
-  if (err !== 0) throw new SyscallError("posix_spawn", [path], err);
+  // glibc's posix_spawn_file_actions_t is 80 bytes; room to spare.
+  const actions = stdio ? new Uint8Array(256) : null;
+  if (actions) {
+    checkZero(fn("posix_spawn_file_actions_init")(actions), "posix_spawn_file_actions_init", []);
+  }
+  try {
+    stdio?.forEach((from, to) => {
+      if (from === to) return;
+      const err = fn("posix_spawn_file_actions_adddup2")(actions!, from, to);
+      checkZero(err, "posix_spawn_file_actions_adddup2", [from, to]);
+    });
+    const err = fn("posix_spawn")(
+      new Uint8Array(pid.buffer),
+      cString(path),
+      actions ? Deno.UnsafePointer.of(actions) : null,
+      null,
+      args.array,
+      envp.array,
+    );
+    checkZero(err, "posix_spawn", [path]);
+  } finally {
+    if (actions) fn("posix_spawn_file_actions_destroy")(actions);
+  }
   return pid[0];
+}
+
+/** For the calls that return an error number rather than setting errno. */
+function checkZero(err: number, call: string, args: unknown[]): void {
+  if (err !== 0) throw new SyscallError(call, args, err);
+}
+
+/** pipe2(2): a pipe's [read end, write end]. */
+export function pipe(flags: number): [number, number] {
+  const fds = new Int32Array(2);
+  check(fn("pipe2")(new Uint8Array(fds.buffer), flags), "pipe2", [hex(flags)]);
+  return [fds[0], fds[1]];
+}
+
+/** Reads `fd` until end of file without blocking the event loop, handing on each chunk. */
+export async function readChunks(fd: number, each: (chunk: Uint8Array) => void): Promise<void> {
+  for (;;) {
+    const buf = new Uint8Array(16384);
+    const n = Number(await fn("read_blocking")(fd, buf, BigInt(buf.length)));
+    // errno of a nonblocking call is set on another thread and cannot be read here.
+    if (n < 0) throw new Error(`read(${fd}) failed`);
+    if (n === 0) return;
+    each(buf.subarray(0, n));
+  }
 }
 
 /** How a process ended: its exit code, or the signal that killed it. */
@@ -378,14 +433,7 @@ export function writeAll(fd: number, data: Uint8Array<ArrayBuffer>): void {
 /** Reads `fd` until end of file without blocking the event loop. */
 export async function readToEnd(fd: number): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
-  for (;;) {
-    const buf = new Uint8Array(4096);
-    const n = Number(await fn("read_blocking")(fd, buf, BigInt(buf.length)));
-    // errno of a nonblocking call is set on another thread and cannot be read here.
-    if (n < 0) throw new Error(`read(${fd}) failed`);
-    if (n === 0) break;
-    parts.push(buf.subarray(0, n));
-  }
+  await readChunks(fd, (chunk) => parts.push(chunk));
   const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
   let at = 0;
   for (const p of parts) out.set(p, (at += p.length) - p.length);
@@ -453,6 +501,21 @@ export function lgetxattr(path: string, name: string): Uint8Array | null {
     if (got >= 0) return buf.subarray(0, got);
     const errno = lastErrno();
     if (errno !== ERANGE) throw new SyscallError("lgetxattr", [path, name], errno);
+  }
+}
+
+/** llistxattr(2): the names of the extended attributes of `path` itself, in the kernel's order. */
+export function llistxattr(path: string): string[] {
+  const p = cString(path);
+  for (;;) {
+    // Ask for the size, then read; retry if the list grew in between (ERANGE).
+    const size = Number(check(fn("llistxattr")(p, null, 0n), "llistxattr", [path]));
+    if (size === 0) return [];
+    const buf = new Uint8Array(size);
+    const got = Number(fn("llistxattr")(p, buf, BigInt(buf.length)));
+    if (got >= 0) return new TextDecoder().decode(buf.subarray(0, got)).split("\0").filter((n) => n !== "");
+    const errno = lastErrno();
+    if (errno !== ERANGE) throw new SyscallError("llistxattr", [path], errno);
   }
 }
 

@@ -82,6 +82,10 @@ export interface ImageConfig {
     WorkingDir?: string;
     Labels?: Record<string, string>;
     StopSignal?: string;
+    /** Docker's extensions, which `docker build` writes and OCI tools carry along. */
+    Healthcheck?: HealthConfig;
+    OnBuild?: string[] | null;
+    Shell?: string[];
   };
   rootfs?: { type: "layers"; diff_ids: Digest[] };
   history?: {
@@ -91,4 +95,14 @@ export interface ImageConfig {
     comment?: string;
     empty_layer?: boolean;
   }[];
+}
+
+/** A HEALTHCHECK as Docker stores it; durations in nanoseconds. `["NONE"]` turns one off. */
+export interface HealthConfig {
+  Test?: string[];
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  StartInterval?: number;
+  Retries?: number;
 }

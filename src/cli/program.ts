@@ -13,6 +13,7 @@ import {
 import { describeError, EXIT_FLOKA, FlokaError } from "../../lib/errors.ts";
 import { setLogLevel } from "../log.ts";
 import { VERSION } from "../version.ts";
+import { buildCommand } from "./build.ts";
 import type { CliCommand } from "./command.ts";
 import type { GlobalOptions } from "./context.ts";
 import { imagesCommand } from "./images.ts";
@@ -27,6 +28,7 @@ import { runCommand } from "./run.ts";
 import { tagCommand } from "./tag.ts";
 
 const COMMANDS: readonly CliCommand[] = [
+  buildCommand,
   imagesCommand,
   importCommand,
   inspectCommand,

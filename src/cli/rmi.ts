@@ -4,9 +4,16 @@
  */
 import { describeError, FlokaError } from "../../lib/errors.ts";
 import { familiarReference, formatReference, parseReference } from "../../lib/reference.ts";
-import { contentStore, findImage } from "../images/images.ts";
+import { BuildCache } from "../build/cache.ts";
+import { contentStore, findImage, type Image } from "../images/images.ts";
 import { defineCommand } from "./command.ts";
 import { openStore } from "./context.ts";
+
+/** `reference` names the image by its ID (a prefix of its config digest). */
+function isImageId(reference: string, image: Image): boolean {
+  const hex = reference.replace(/^sha256:/, "");
+  return /^[0-9a-f]{12,64}$/.test(hex) && !!image.configDigest?.slice("sha256:".length).startsWith(hex);
+}
 
 export const rmiCommand = defineCommand(
   {
@@ -40,6 +47,19 @@ export const rmiCommand = defineCommand(
               `container ${user.record.id.slice(0, 12)} is using its referenced image`,
           );
         }
+        if (image.repository === "<none>" || isImageId(reference, image)) {
+          // By ID, as `docker rmi 3f2a1b9c8d7e`: every tag of the image goes with it.
+          const names = content.index().manifests.filter((m) => m.digest === image.manifestDigest);
+          if (names.length > 1 && !options.force) {
+            throw new FlokaError(
+              `conflict: unable to delete ${reference} (must be forced) - image is referenced in multiple repositories`,
+            );
+          }
+          for (const name of content.removeManifest(image.manifestDigest!)) {
+            console.log(`Untagged: ${familiarReference(parseReference(name))}`);
+          }
+          continue;
+        }
         const name = formatReference(parseReference(reference));
         content.untag(name);
         console.log(`Untagged: ${familiarReference(parseReference(name))}`);
@@ -51,6 +71,8 @@ export const rmiCommand = defineCommand(
     // Layers a container still stacks stay, tagged or not, until the container is removed.
     const keep = new Set(inUse.flatMap((c) => c.record.lowerDirs));
     for (const digest of content.collectGarbage(keep)) console.log(`Deleted: ${digest}`);
+    // Build steps whose layers are gone can never be reused: their cache entries go too.
+    new BuildCache(content).prune();
     return exitCode;
   },
 );

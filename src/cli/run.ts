@@ -7,9 +7,7 @@ import type { ContainerRecord, ContainerStore } from "../containers/store.ts";
 import { findImage, type Image } from "../images/images.ts";
 import { pullForRun } from "./pull.ts";
 import { CgroupManager } from "../runtime/cgroups.ts";
-import { etcFiles } from "../runtime/etc_files.ts";
-import { LAYER_LINKS } from "../runtime/spec.ts";
-import { runContainer } from "../runtime/run.ts";
+import { prepareContainerDir, runContainer } from "../runtime/run.ts";
 import type { CommandSpec, ParsedOptions } from "../../lib/argv.ts";
 import { defineCommand } from "./command.ts";
 import { openStore, requireRoot } from "./context.ts";
@@ -166,19 +164,6 @@ export function containerRecord(
       cmd,
     },
     hostConfig: { autoRemove: !!opts.rm, networkMode: network, memory, cpuShares },
-  };
-}
-
-/** Creates the container's directory: record, generated /etc files, overlay directories. */
-function prepareContainerDir(record: ContainerRecord) {
-  return (dir: string) => {
-    for (const sub of ["upper", "work", "rootfs", LAYER_LINKS]) {
-      Deno.mkdirSync(`${dir}/${sub}`, { mode: 0o755 });
-    }
-    record.lowerDirs.forEach((lower, i) => Deno.symlinkSync(lower, `${dir}/${LAYER_LINKS}/${i}`));
-    for (const [file, text] of Object.entries(etcFiles(record))) {
-      Deno.writeTextFileSync(`${dir}/${file}`, text);
-    }
   };
 }
 

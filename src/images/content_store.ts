@@ -10,7 +10,9 @@
  * processes pulling the same image at once therefore both succeed and store one copy.
  * `index.json` (the tags) is replaced atomically under `images/.lock`.
  */
-import { type Digest, digestHex } from "../../lib/digest.ts";
+import * as libc from "../../ffi/libc.ts";
+import { type Digest, digestHex, sha256 } from "../../lib/digest.ts";
+import { MNT_DETACH } from "../../lib/linux.ts";
 import { FlokaError } from "../../lib/errors.ts";
 import type { Descriptor, ImageConfig, ImageIndex } from "../../lib/oci.ts";
 import { pathExists, readJsonIfExists, withLock, writeJsonAtomic } from "../store/files.ts";
@@ -33,7 +35,8 @@ export class ContentStore {
     return `${this.root}/layers/sha256/${digestHex(diffId)}`;
   }
 
-  private tempPath(kind: string): string {
+  /** A new name in the store's `tmp/`, on the same file system as its blobs and layers. */
+  tempPath(kind: string): string {
     return `${this.root}/tmp/${kind}-${Deno.pid}-${crypto.randomUUID()}`;
   }
 
@@ -52,7 +55,10 @@ export class ContentStore {
     for (const entry of Deno.readDirSync(`${this.root}/tmp`)) {
       const pid = Number(/^[a-z]+-(\d+)-/.exec(entry.name)?.[1]);
       if (pid && pid !== Deno.pid && !pathExists(`/proc/${pid}`)) {
-        removeQuietly(`${this.root}/tmp/${entry.name}`);
+        const path = `${this.root}/tmp/${entry.name}`;
+        // A killed build may have left its step's overlay mounted there: never recurse into it.
+        if (entry.name.startsWith("build-") && pathExists(`${path}/merged`)) unmountQuietly(`${path}/merged`);
+        removeQuietly(path);
       }
     }
   }
@@ -160,6 +166,31 @@ export class ContentStore {
     return { mediaType, digest, size };
   }
 
+  /** Stores `value` as a JSON blob of `mediaType` (a config, a manifest); returns its descriptor. */
+  async writeJson(mediaType: string, value: unknown): Promise<Descriptor> {
+    const bytes = new TextEncoder().encode(JSON.stringify(value));
+    const descriptor: Descriptor = { mediaType, digest: await sha256(bytes), size: bytes.length };
+    await this.writeBlob(descriptor, ReadableStream.from([bytes]));
+    return descriptor;
+  }
+
+  /**
+   * Keeps `manifest` in the index without a name, unless an entry already holds it: an
+   * untagged build's image, which Docker calls dangling (`<none>:<none>`).
+   */
+  keepUntagged(manifest: Descriptor): void {
+    withLock(`${this.root}/.lock`, () => {
+      const index = this.index();
+      if (index.manifests.some((m) => m.digest === manifest.digest)) return;
+      const entry: Descriptor = {
+        mediaType: manifest.mediaType,
+        digest: manifest.digest,
+        size: manifest.size,
+      };
+      writeJsonAtomic(`${this.root}/index.json`, { ...index, manifests: [...index.manifests, entry] });
+    });
+  }
+
   /** The tagged images (`index.json`). */
   index(): ImageIndex {
     return readJsonIfExists<ImageIndex>(`${this.root}/index.json`) ?? { schemaVersion: 2, manifests: [] };
@@ -188,6 +219,18 @@ export class ContentStore {
   /** The index entry for `name` (a full reference), or null. */
   lookup(name: string): Descriptor | null {
     return this.index().manifests.find((m) => m.annotations?.[NAME_ANNOTATION] === name) ?? null;
+  }
+
+  /** Removes every index entry of `manifest`, tagged or not; returns the names it had. */
+  removeManifest(manifest: Digest): string[] {
+    return withLock(`${this.root}/.lock`, () => {
+      const index = this.index();
+      const doomed = index.manifests.filter((m) => m.digest === manifest);
+      if (!doomed.length) return [];
+      const manifests = index.manifests.filter((m) => m.digest !== manifest);
+      writeJsonAtomic(`${this.root}/index.json`, { ...index, manifests });
+      return doomed.flatMap((m) => m.annotations?.[NAME_ANNOTATION] ?? []);
+    });
   }
 
   /** Removes the tag `name`; false when there was none. */
@@ -256,6 +299,12 @@ export class ContentStore {
     sweep(`${this.root}/blobs/sha256`, (d) => blobs.has(d));
     return deleted;
   }
+}
+
+function unmountQuietly(path: string): void {
+  try {
+    libc.umount2(path, MNT_DETACH);
+  } catch { /* not mounted */ }
 }
 
 function removeQuietly(path: string): void {

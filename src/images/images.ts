@@ -12,7 +12,7 @@
  */
 import { type Digest, digestHex, sha256 } from "../../lib/digest.ts";
 import { FlokaError } from "../../lib/errors.ts";
-import type { ImageConfig, ImageManifest } from "../../lib/oci.ts";
+import type { Descriptor, ImageConfig, ImageManifest } from "../../lib/oci.ts";
 import { familiarReference, formatReference, parseReference, type Reference } from "../../lib/reference.ts";
 import { readJsonIfExists } from "../store/files.ts";
 import type { StoreRoot } from "../store/root.ts";
@@ -28,6 +28,8 @@ export interface Image {
   config: ImageConfig | null;
   /** sha256 of the config, Docker's image ID; null for a hand-placed image without one. */
   configDigest: Digest | null;
+  /** The manifest of an image in the content store. */
+  manifestDigest?: Digest;
   /** The digest the registry gave for a pulled image. */
   repoDigest?: Digest;
   /** For a hand-placed image: its `images/<name>:<tag>` directory. */
@@ -74,32 +76,59 @@ function loadHandPlaced(store: StoreRoot, ref: Reference): Image | null {
 
 function loadPulled(content: ContentStore, name: string): Image | null {
   const entry = content.lookup(name);
-  if (!entry) return null;
+  return entry ? loadEntry(content, entry) : null;
+}
+
+/** The image an `index.json` entry describes; `<none>:<none>` when it has no name. */
+function loadEntry(content: ContentStore, entry: Descriptor): Image {
+  const name = entry.annotations?.[NAME_ANNOTATION] ?? null;
   const read = <T>(digest: Digest, what: string): T => {
     try {
       return JSON.parse(new TextDecoder().decode(content.readBlob(digest))) as T;
     } catch (err) {
       throw new FlokaError(
-        `image ${name}: its ${what} ${digest} is missing or unreadable (${(err as Error).message})`,
+        `image ${name ?? entry.digest}: its ${what} ${digest} is missing or unreadable (${
+          (err as Error).message
+        })`,
       );
     }
   };
   const manifest = read<ImageManifest>(entry.digest, "manifest");
   const config = read<ImageConfig>(manifest.config.digest, "config");
-  const ref = parseReference(name);
-  const shown = familiarReference({ registry: ref.registry, repository: ref.repository });
+  const ref = name ? parseReference(name) : null;
   return {
-    repository: shown,
-    tag: ref.tag ?? "<none>",
+    repository: ref ? familiarReference({ registry: ref.registry, repository: ref.repository }) : "<none>",
+    tag: ref?.tag ?? "<none>",
     lowerDirs: (config.rootfs?.diff_ids ?? []).map((d) => content.layerPath(d)).reverse(),
     config,
     configDigest: manifest.config.digest,
+    manifestDigest: entry.digest,
     repoDigest: entry.annotations?.[REPO_DIGEST_ANNOTATION] as Digest | undefined,
   };
 }
 
-/** The image `reference` names (`busybox` is `busybox:latest`), or null. */
+/** An image ID as Docker accepts one: a prefix of the config's hex digest, or all of it. */
+const IMAGE_ID = /^(?:sha256:[0-9a-f]{64}|[0-9a-f]{12,64})$/;
+
+/** The image whose ID (config digest) `id` is or starts with, or null. */
+function findById(content: ContentStore, id: string): Image | null {
+  const hex = id.replace(/^sha256:/, "");
+  for (const entry of content.index().manifests) {
+    const image = loadEntry(content, entry);
+    if (image.configDigest && digestHex(image.configDigest).startsWith(hex)) return image;
+  }
+  return null;
+}
+
+/**
+ * The image `reference` names (`busybox` is `busybox:latest`), or the image of that ID
+ * (`docker run 3f2a1b9c8d7e`), or null.
+ */
 export function findImage(store: StoreRoot, reference: string): Image | null {
+  if (IMAGE_ID.test(reference)) {
+    const byId = findById(contentStore(store), reference);
+    if (byId) return byId;
+  }
   const ref = parseReference(reference);
   const handPlaced = ref.digest ? null : loadHandPlaced(store, ref);
   return handPlaced ?? loadPulled(contentStore(store), formatReference(ref));
@@ -127,11 +156,7 @@ export function listImages(store: StoreRoot): Image[] {
     if (image) images.push(image);
   }
   const content = contentStore(store);
-  for (const m of content.index().manifests) {
-    const name = m.annotations?.[NAME_ANNOTATION];
-    const image = name ? loadPulled(content, name) : null;
-    if (image) images.push(image);
-  }
+  for (const entry of content.index().manifests) images.push(loadEntry(content, entry));
   return images.sort((a, b) => `${a.repository}:${a.tag}`.localeCompare(`${b.repository}:${b.tag}`));
 }
 

@@ -2,7 +2,7 @@
  * `floka import`: an image from a root filesystem tarball (`docker import`), one layer
  * stored and unpacked like a pulled one, with a config and an OCI manifest made here.
  */
-import { type Digest, sha256 } from "../../lib/digest.ts";
+import type { Digest } from "../../lib/digest.ts";
 import { type Descriptor, type ImageConfig, MediaType } from "../../lib/oci.ts";
 import { hostPlatform } from "../../lib/platform.ts";
 import { formatReference, parseReference } from "../../lib/reference.ts";
@@ -25,13 +25,6 @@ const LAYER_TYPES = {
   zstd: MediaType.OciLayerZstd,
   none: MediaType.OciLayer,
 } as const;
-
-async function storeJson(store: ContentStore, mediaType: string, value: unknown): Promise<Descriptor> {
-  const bytes = new TextEncoder().encode(JSON.stringify(value));
-  const descriptor: Descriptor = { mediaType, digest: await sha256(bytes), size: bytes.length };
-  await store.writeBlob(descriptor, ReadableStream.from([bytes]));
-  return descriptor;
-}
 
 /** Imports the tarball `source` as `reference`; returns the image ID (its config's digest). */
 export async function importImage(
@@ -60,8 +53,8 @@ export async function importImage(
       rootfs: { type: "layers", diff_ids: [diffId] },
       history: [{ created, created_by: "floka import", comment: "Imported from tarball" }],
     };
-    const configDescriptor = await storeJson(store, MediaType.OciConfig, config);
-    const manifest = await storeJson(store, MediaType.OciManifest, {
+    const configDescriptor = await store.writeJson(MediaType.OciConfig, config);
+    const manifest = await store.writeJson(MediaType.OciManifest, {
       schemaVersion: 2,
       mediaType: MediaType.OciManifest,
       config: configDescriptor,

@@ -13,7 +13,8 @@ import type { ContainerRecord, ContainerStore } from "../containers/store.ts";
 import { debug } from "../log.ts";
 import type { Cgroup, CgroupManager } from "./cgroups.ts";
 import { selfCommand } from "./self_exec.ts";
-import { buildSpec } from "./spec.ts";
+import { etcFiles } from "./etc_files.ts";
+import { buildSpec, LAYER_LINKS } from "./spec.ts";
 
 /** Signals a user or supervisor may send to `floka run`; each goes on to the container's PID 1. */
 const FORWARDED: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
@@ -70,7 +71,7 @@ interface Starting {
  * ready; containerize reports a failure on it, or execs the command, which closes it (the
  * end is close-on-exec by then).
  */
-function spawnContainerize(): Starting {
+function spawnContainerize(stdio?: Stdio): Starting {
   const [hostEnd, childEnd] = libc.socketpair(L.AF_UNIX, L.SOCK_STREAM | L.SOCK_CLOEXEC);
   try {
     libc.fcntl(childEnd, L.F_SETFD, 0);
@@ -79,7 +80,7 @@ function spawnContainerize(): Starting {
       `${k}=${v}`
     );
     // posix_spawn rather than Deno.Command: the latter's first use costs milliseconds.
-    const pid = spawnInNewPidNamespace(() => libc.spawn(program, [program, ...args], env));
+    const pid = spawnInNewPidNamespace(() => libc.spawn(program, [program, ...args], env, stdio));
     return { pid, channel: hostEnd };
   } catch (err) {
     libc.close(hostEnd);
@@ -98,6 +99,22 @@ async function startResult(channel: number): Promise<StartFailure | null> {
 /** What became of a container's process. */
 type Outcome = { failure: StartFailure; exitCode?: never } | { failure?: never; exitCode: number };
 
+/** The container's stdin, stdout and stderr: file descriptors of this process. */
+export type Stdio = readonly [stdin: number, stdout: number, stderr: number];
+
+/** Creates the container's directory: generated /etc files, overlay directories. */
+export function prepareContainerDir(record: ContainerRecord): (dir: string) => void {
+  return (dir: string) => {
+    for (const sub of ["upper", "work", "rootfs", LAYER_LINKS]) {
+      Deno.mkdirSync(`${dir}/${sub}`, { mode: 0o755 });
+    }
+    record.lowerDirs.forEach((lower, i) => Deno.symlinkSync(lower, `${dir}/${LAYER_LINKS}/${i}`));
+    for (const [file, text] of Object.entries(etcFiles(record))) {
+      Deno.writeTextFileSync(`${dir}/${file}`, text);
+    }
+  };
+}
+
 /** A container to create: its record, and what fills its directory. */
 export interface NewContainer {
   record: ContainerRecord;
@@ -111,13 +128,15 @@ export interface NewContainer {
  * cgroup exists only while the container runs; with `--rm` the container is removed at the
  * end. When the container cannot be started nothing of it is left and the error carries
  * Docker's exit code (125, or 126/127 when its command cannot be executed or found).
+ * `stdio` replaces Floka's own stdin, stdout and stderr (a build step's pipes).
  */
 export async function runContainer(
   store: ContainerStore,
   describe: () => NewContainer,
   cgroups: CgroupManager,
+  stdio?: Stdio,
 ): Promise<number> {
-  const { pid, channel } = spawnContainerize();
+  const { pid, channel } = spawnContainerize(stdio);
   const exited = libc.waitExit(pid);
   const stopForwarding = forwardSignals(pid);
   let record: ContainerRecord | undefined;
