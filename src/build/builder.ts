@@ -13,6 +13,7 @@ import {
   type Command,
   type CopyCommand,
   expandInstruction,
+  expandWord,
   type ParsedFlokafile,
   parseTrigger,
   type RawInstruction,
@@ -117,6 +118,25 @@ export async function build(ctx: BuildContext, opts: BuildOptions): Promise<Dige
 
   function expand(instr: RawInstruction, vars: ReadonlyMap<string, string>): Command {
     return expandInstruction(instr, vars, parsed.escape, { buildArgs: opts.buildArgs });
+  }
+
+  /** `stage` and the stages it builds on, through FROM and `COPY --from`, in file order. */
+  function dependencies(stage: Stage): Stage[] {
+    const needed = new Set<Stage>();
+    const visit = (s: Stage) => {
+      if (needed.has(s)) return;
+      needed.add(s);
+      const names = [
+        expandWord(s.from.args[0] ?? "", metaVars, parsed.escape),
+        ...s.instructions.map((i) => i.flags.from).filter((f): f is string => typeof f === "string"),
+      ];
+      for (const name of names) {
+        const dep = stageByName(name, s.index);
+        if (dep) visit(dep);
+      }
+    };
+    visit(stage);
+    return [...needed].sort((a, b) => a.index - b.index);
   }
 
   function stageByName(name: string, before: number): Stage | null {
@@ -306,6 +326,7 @@ export async function build(ctx: BuildContext, opts: BuildOptions): Promise<Dige
         user: config.User ?? "",
         network,
         output: opts.output,
+        signal: opts.signal,
       });
       containerId = run.id;
       if (run.exitCode !== 0) throw runFailed(argv, run.exitCode);
@@ -325,6 +346,10 @@ export async function build(ctx: BuildContext, opts: BuildOptions): Promise<Dige
     return triggers.map((text) => parseTrigger(text, from.location));
   }
 
+  // The stages the target needs are built first, in file order, so the output reads top
+  // to bottom; a dependency this misses (a `--from` spelled with a variable) is still built
+  // when its step asks for it.
+  for (const stage of dependencies(target)) if (stage !== target) await buildStage(stage);
   const result = await buildStage(target);
 
   const unused = [...opts.buildArgs.keys()].filter((name) => !consumed.has(name));

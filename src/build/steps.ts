@@ -69,6 +69,8 @@ export interface RunStepOptions {
   user: string;
   network: "none" | "host";
   output: BuildOutput;
+  /** Kills the container when aborted (Ctrl-C). */
+  signal: AbortSignal;
 }
 
 /**
@@ -109,7 +111,7 @@ export async function runInContainer(opts: RunStepOptions): Promise<{ id: string
       opts.containers,
       () => ({ record, prepare: prepareContainerDir(record) }),
       new CgroupManager(),
-      [devNull, writeEnd, writeEnd],
+      { stdio: [devNull, writeEnd, writeEnd], signal: opts.signal },
     );
     // Every process of the container has ended with its PID 1, so the pipe reaches its end.
     closeWriteEnd();

@@ -128,17 +128,21 @@ export interface NewContainer {
  * cgroup exists only while the container runs; with `--rm` the container is removed at the
  * end. When the container cannot be started nothing of it is left and the error carries
  * Docker's exit code (125, or 126/127 when its command cannot be executed or found).
- * `stdio` replaces Floka's own stdin, stdout and stderr (a build step's pipes).
+ * `stdio` replaces Floka's own stdin, stdout and stderr (a build step's pipes); `signal`
+ * kills the container when aborted.
  */
 export async function runContainer(
   store: ContainerStore,
   describe: () => NewContainer,
   cgroups: CgroupManager,
-  stdio?: Stdio,
+  opts: { stdio?: Stdio; signal?: AbortSignal } = {},
 ): Promise<number> {
-  const { pid, channel } = spawnContainerize(stdio);
+  const { pid, channel } = spawnContainerize(opts.stdio);
   const exited = libc.waitExit(pid);
   const stopForwarding = forwardSignals(pid);
+  // A cancelled build step: its PID 1 may ignore SIGINT (PID 1 does, without a handler).
+  const kill = () => libc.kill(pid, L.SIGNALS.SIGKILL);
+  opts.signal?.addEventListener("abort", kill);
   let record: ContainerRecord | undefined;
   let cgroup: Cgroup | undefined;
   let outcome: Outcome;
@@ -167,6 +171,7 @@ export async function runContainer(
     throw err;
   } finally {
     stopForwarding();
+    opts.signal?.removeEventListener("abort", kill);
     libc.close(channel);
   }
   debug(`container ${record.id.slice(0, 12)} ended: ${JSON.stringify(outcome)}`);
