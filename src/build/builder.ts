@@ -371,7 +371,7 @@ async function storeImage(content: ContentStore, state: BuildState, tags: string
   if (tags.length === 0) content.keepUntagged(manifest);
   for (const tag of tags) {
     const ref = parseReference(tag);
-    content.tag(formatReference(ref), ref.tag ?? "latest", manifest, manifest.digest);
+    content.tag(formatReference(ref), ref.tag ?? "latest", manifest);
   }
   return config.digest;
 }

@@ -26,7 +26,7 @@ export const tagCommand = defineCommand(
     const to = parseReference(target);
     if (!from) throw new FlokaError(`No such image: ${source}`);
     if (to.digest) throw new FlokaError(`refusing to create a tag with a digest reference: ${target}`);
-    content.tag(formatReference(to), to.tag ?? "latest", from, image.repoDigest ?? from.digest);
+    content.tag(formatReference(to), to.tag ?? "latest", from, image.repoDigest);
     return 0;
   },
 );

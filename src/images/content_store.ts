@@ -196,8 +196,11 @@ export class ContentStore {
     return readJsonIfExists<ImageIndex>(`${this.root}/index.json`) ?? { schemaVersion: 2, manifests: [] };
   }
 
-  /** Points `name` (a full reference) at `manifest`, replacing what it pointed at. */
-  tag(name: string, tag: string, manifest: Descriptor, repoDigest: Digest): void {
+  /**
+   * Points `name` (a full reference) at `manifest`, replacing what it pointed at; `repoDigest`
+   * is the manifest's digest in a registry, for an image that came from one.
+   */
+  tag(name: string, tag: string, manifest: Descriptor, repoDigest?: Digest): void {
     withLock(`${this.root}/.lock`, () => {
       const index = this.index();
       const entry: Descriptor = {
@@ -205,7 +208,11 @@ export class ContentStore {
         digest: manifest.digest,
         size: manifest.size,
         ...(manifest.platform ? { platform: manifest.platform } : {}),
-        annotations: { [NAME_ANNOTATION]: name, [REF_ANNOTATION]: tag, [REPO_DIGEST_ANNOTATION]: repoDigest },
+        annotations: {
+          [NAME_ANNOTATION]: name,
+          [REF_ANNOTATION]: tag,
+          ...(repoDigest ? { [REPO_DIGEST_ANNOTATION]: repoDigest } : {}),
+        },
       };
       const manifests = index.manifests.filter((m) => m.annotations?.[NAME_ANNOTATION] !== name);
       writeJsonAtomic(`${this.root}/index.json`, {

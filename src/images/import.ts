@@ -60,7 +60,7 @@ export async function importImage(
       config: configDescriptor,
       layers: [layer],
     });
-    store.tag(formatReference(ref), ref.tag ?? "latest", manifest, manifest.digest);
+    store.tag(formatReference(ref), ref.tag ?? "latest", manifest);
     return configDescriptor.digest;
   });
 }
