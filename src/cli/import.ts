@@ -9,9 +9,9 @@ import { requireRoot } from "./context.ts";
 export const importCommand = defineCommand(
   {
     name: "import",
-    usage: "[OPTIONS] file|- REPOSITORY[:TAG]",
+    usage: "[OPTIONS] file|- [REPOSITORY[:TAG]]",
     description: "Import the contents from a tarball to create a filesystem image",
-    minArgs: 2,
+    minArgs: 1,
     maxArgs: 2,
     options: {},
   },

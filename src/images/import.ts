@@ -26,13 +26,14 @@ const LAYER_TYPES = {
   none: MediaType.OciLayer,
 } as const;
 
-/** Imports the tarball `source` as `reference`; returns the image ID (its config's digest). */
+/** Imports the tarball `source` as `reference` (or untagged); returns the image ID (its config's digest). */
 export async function importImage(
   store: ContentStore,
   source: ReadableStream<Uint8Array>,
-  reference: string,
+  reference: string | undefined,
 ): Promise<Digest> {
-  const ref = parseReference(reference);
+  // Checked before anything is stored: a bad name must not cost an import.
+  const ref = reference === undefined ? null : parseReference(reference);
   store.init();
   return await store.withPullLease(async () => {
     const stored = await store.importBlob(MediaType.OciLayer, source);
@@ -60,7 +61,9 @@ export async function importImage(
       config: configDescriptor,
       layers: [layer],
     });
-    store.tag(formatReference(ref), ref.tag ?? "latest", manifest);
+    // Without a name the image is untagged, as with `docker import`: found by its ID.
+    if (ref) store.tag(formatReference(ref), ref.tag ?? "latest", manifest);
+    else store.keepUntagged(manifest);
     return configDescriptor.digest;
   });
 }

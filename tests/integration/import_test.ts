@@ -27,3 +27,32 @@ for (const gzip of [false, true]) {
     },
   );
 }
+
+integrationTest(
+  "import: without a name the image is untagged, runs by its ID, and rmi by ID removes it",
+  async () => {
+    await withStore(async (s) => {
+      const tarball = `${s.root}/rootfs.tar`;
+      const tar = await new Deno.Command("tar", {
+        args: ["-cf", tarball, "-C", `${s.imageDir()}/rootfs`, "."],
+      })
+        .output();
+      assert.ok(tar.success);
+      const imported = await s.floka(["import", tarball]);
+      assert.equal(imported.code, 0, show(imported));
+      const id = imported.stdout.trim();
+      assert.match(id, /^sha256:[0-9a-f]{64}$/);
+      const short = id.slice(7, 19);
+      const images = await s.floka(["images"]);
+      assert.match(images.stdout, new RegExp(`<none>\\s+<none>\\s+${short}`), show(images));
+      const run = await s.run(["--rm", short, "sh", "-c", "echo ran"]);
+      assert.equal(run.code, 0, show(run));
+      assert.deepEqual(lines(run.stdout), ["ran"]);
+      const rmi = await s.floka(["rmi", short]);
+      assert.equal(rmi.code, 0, show(rmi));
+      assert.doesNotMatch((await s.floka(["images"])).stdout, new RegExp(short));
+      assert.deepEqual([...Deno.readDirSync(`${s.root}/images/blobs/sha256`)], []);
+      assert.deepEqual([...Deno.readDirSync(`${s.root}/images/layers/sha256`)], []);
+    });
+  },
+);
