@@ -173,11 +173,19 @@ export async function build(ctx: BuildContext, opts: BuildOptions): Promise<Dige
       ) as ImageManifest;
       return { state: baseState(image.config, manifest.layers), key: `image:${image.configDigest}` };
     }
-    const key = await BuildCache.key("hand-placed", await imageId(image));
+    // A hand-placed rootfs can be edited in place: its key covers every entry's metadata.
+    const key = await BuildCache.key("hand-placed", [
+      await imageId(image),
+      treeSignature(image.lowerDirs[0]),
+    ]);
     const cached = cache.get(key);
     if (cached) return { state: cached, key };
     const layer = await commitLayer(ctx.content, image.lowerDirs[0]);
-    let state = baseState(image.config ?? scratchState().config, []);
+    const scratch = scratchState().config;
+    let state = baseState(
+      { ...scratch, ...image.config, config: image.config?.config ?? scratch.config },
+      [],
+    );
     state.config.rootfs = { type: "layers", diff_ids: [] };
     state.config.history = [];
     state = withHistory(state, `floka: ${image.repository}:${image.tag} placed by hand`, layer ?? undefined);
@@ -357,6 +365,25 @@ export async function build(ctx: BuildContext, opts: BuildOptions): Promise<Dige
     opts.output.warn(`one or more build-args [${unused.sort().join(" ")}] were not consumed`);
   }
   return await storeImage(ctx.content, result.state, opts.tags);
+}
+
+/**
+ * Names, types, modes, owners, sizes and mtimes of every entry under `root`: changes when
+ * a file of a hand-placed image is edited, replaced or removed, for a stat walk's price.
+ */
+function treeSignature(root: string): string {
+  const parts: string[] = [];
+  const walk = (dir: string, rel: string) => {
+    const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    for (const name of names) {
+      const path = `${dir}/${name}`;
+      const st = Deno.lstatSync(path);
+      parts.push(`${rel}${name} ${st.mode} ${st.uid}:${st.gid} ${st.size} ${st.mtime?.getTime()}`);
+      if (st.isDirectory) walk(path, `${rel}${name}/`);
+    }
+  };
+  walk(root, "");
+  return parts.join("\n");
 }
 
 /** Writes the config and the manifest, and tags them; returns the image ID. */
