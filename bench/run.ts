@@ -11,16 +11,20 @@
  *    docker-registry, into an empty store (bench/pull.ts). Target: at most 1.0x Podman's.
  * 3. unpack: Floka's unpackLayer against `tar -xzf` on one ~50 MB gzip layer
  *    (bench/unpack.ts). Target: at most 1.5x tar's.
+ * 4. build: `floka build` against `podman build` of one 10-step Flokafile from the same
+ *    busybox base, cold (nothing cached) and fully cached (bench/build.ts). Targets: at
+ *    most 0.5x Podman's cold and 0.25x Podman's cached.
  *
  * The tools take turns (round robin, rotating who goes first) so that noise on a shared
  * machine hits all of them alike. Each section prints medians, minimums and ratios as a
  * markdown table, then its targets.
  *
- *   deno task bench [--only start|pull|unpack] [--runs N] [--pull-runs N] [--unpack-runs N]
+ *   deno task bench [--only start|pull|unpack|build] [--runs N] [--pull-runs N] [--unpack-runs N]
+ *                   [--build-runs N]
  *
  * (default: every section; 20 timed start runs per tool after 2 warm-up runs, 5 pulls, 7
- * unpacks). A benchmark is not a test: it asserts nothing about time and exits 0 whatever
- * the ratios. Everything it makes (temporary directories, the registry, podman images) is
+ * unpacks, 5 cold and 5 cached builds). A benchmark is not a test: it asserts nothing about
+ * time and exits 0 whatever the ratios. Everything it makes (temporary directories, the registry, podman images) is
  * removed when it ends, fails, or is interrupted.
  */
 
@@ -42,6 +46,7 @@ import {
   verdict,
   version,
 } from "./common.ts";
+import { benchBuild } from "./build.ts";
 import { benchPull } from "./pull.ts";
 import { benchUnpack } from "./unpack.ts";
 
@@ -52,7 +57,7 @@ const TARGET_RSS_MB = 60;
 const PODMAN_IMAGE = "localhost/floka-bench-busybox";
 const PODMAN_RUN_FLAGS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--network", "none"];
 
-const SECTIONS = ["start", "pull", "unpack"] as const;
+const SECTIONS = ["start", "pull", "unpack", "build"] as const;
 type Section = typeof SECTIONS[number];
 
 interface Options {
@@ -60,10 +65,11 @@ interface Options {
   runs: number;
   pullRuns: number;
   unpackRuns: number;
+  buildRuns: number;
 }
 
-const USAGE =
-  "usage: deno task bench [--only start|pull|unpack] [--runs N] [--pull-runs N] [--unpack-runs N]";
+const USAGE = "usage: deno task bench [--only start|pull|unpack|build] [--runs N] [--pull-runs N] " +
+  "[--unpack-runs N] [--build-runs N]";
 
 function usage(message: string): never {
   console.error(`bench: ${message}\n${USAGE}`);
@@ -71,8 +77,13 @@ function usage(message: string): never {
 }
 
 function parseArgs(args: string[]): Options {
-  const opts: Options = { runs: 20, pullRuns: 5, unpackRuns: 7 };
-  const counts = { "--runs": "runs", "--pull-runs": "pullRuns", "--unpack-runs": "unpackRuns" } as const;
+  const opts: Options = { runs: 20, pullRuns: 5, unpackRuns: 7, buildRuns: 5 };
+  const counts = {
+    "--runs": "runs",
+    "--pull-runs": "pullRuns",
+    "--unpack-runs": "unpackRuns",
+    "--build-runs": "buildRuns",
+  } as const;
   for (let i = 0; i < args.length; i++) {
     if (args[i] === "--") continue;
     const [flag, inline] = args[i].split(/=(.*)/s, 2);
@@ -230,6 +241,7 @@ async function main(): Promise<void> {
     start: () => benchStart(opts.runs),
     pull: () => benchPull(opts.pullRuns),
     unpack: () => benchUnpack(opts.unpackRuns),
+    build: () => benchBuild(opts.buildRuns),
   };
   // Ctrl-C or a kill: tear down what the section under way made, then stop.
   for (const signal of ["SIGINT", "SIGTERM"] as const) {

@@ -161,7 +161,22 @@ export async function build(ctx: BuildContext, opts: BuildOptions): Promise<Dige
     const stage = stageByName(name, before);
     if (stage) return await buildStage(stage);
     if (name === "scratch") return { state: scratchState(), key: "scratch" };
-    const image = findImage(ctx.store, name) ?? await opts.pull(name, platform);
+    let image: Image;
+    try {
+      image = findImage(ctx.store, name) ?? await opts.pull(name, platform);
+    } catch (err) {
+      // Docker's wording: say which name could not be had (a misspelt stage reads as an image).
+      const ref = (() => {
+        try {
+          return formatReference(parseReference(name));
+        } catch {
+          return name;
+        }
+      })();
+      throw new FlokaError(
+        `${name}: failed to resolve source metadata for ${ref}: ${(err as Error).message}`,
+      );
+    }
     return await imageState(image);
   }
 
