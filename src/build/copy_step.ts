@@ -203,9 +203,9 @@ function archiveCompression(path: string): "gzip" | "zstd" | "none" {
 function isLocalArchive(entry: SourceEntry, command: CopyCommand): boolean {
   if (isUrl(entry.source) || command.heredocs.some((h) => h.name === entry.source)) return false;
   const item = entry.items[0];
-  if (item.kind !== "file" || item.size < 512) return false;
-  const compression = archiveCompression(item.hostPath);
-  if (compression !== "none") return true;
+  if (item.kind !== "file") return false;
+  if (archiveCompression(item.hostPath) !== "none") return true;
+  if (item.size < 512) return false; // shorter than one tar header
   const head = readHead(item.hostPath, 265);
   return new TextDecoder().decode(head.subarray(257, 262)) === "ustar";
 }

@@ -783,3 +783,96 @@ integrationTest(
     });
   },
 );
+
+integrationTest(
+  "build: ADD unpacks a local tar archive and downloads a URL; ONBUILD triggers and HEALTHCHECK reach the image",
+  async () => {
+    await withStore(async (s) => {
+      // A gzip tarball in the context: ADD unpacks it into the destination directory.
+      const staging = `${s.root}/staging`;
+      Deno.mkdirSync(`${staging}/sub`, { recursive: true });
+      Deno.writeTextFileSync(`${staging}/sub/inner.txt`, "from the archive\n");
+      const ctx = makeContext(s, "add", {});
+      const tar = await new Deno.Command("tar", { args: ["-czf", `${ctx}/files.tar.gz`, "-C", staging, "."] })
+        .output();
+      assert.ok(tar.success);
+      // A local HTTP server: ADD of a URL stores the body under the URL's last name, mode 0600.
+      const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+        const path = new URL(req.url).pathname;
+        return path === "/dl/remote.txt" ? new Response("downloaded\n") : new Response("no", { status: 404 });
+      });
+      try {
+        const url = `http://127.0.0.1:${server.addr.port}/dl/remote.txt`;
+        writeContextFile(
+          ctx,
+          "Flokafile",
+          [
+            "FROM busybox",
+            "ADD files.tar.gz /unpacked/",
+            `ADD ${url} /fetched/`,
+            "ONBUILD RUN echo triggered > /trigger",
+            'HEALTHCHECK --interval=5s --retries=2 CMD ["true"]',
+            "",
+          ].join("\n"),
+        );
+        const parent = await build(s, ["-t", "bt-parent", ctx]);
+        assert.equal(parent.code, 0, show(parent));
+        const run = await s.run([
+          "--rm",
+          "bt-parent",
+          "sh",
+          "-c",
+          "cat /unpacked/sub/inner.txt /fetched/remote.txt; stat -c %a /fetched/remote.txt; ls /trigger 2>&1 || true",
+        ]);
+        assert.equal(run.code, 0, show(run));
+        assert.deepEqual(lines(run.stdout).slice(0, 3), ["from the archive", "downloaded", "600"]);
+        assert.match(run.stdout, /No such file/); // the trigger runs in the child, not here
+        const inspected = await inspectImage(s, "bt-parent");
+        assert.deepEqual(inspected.Config.OnBuild, ["RUN echo triggered > /trigger"]);
+        assert.deepEqual(inspected.Config.Healthcheck, {
+          Test: ["CMD", "true"],
+          Interval: 5e9,
+          Retries: 2,
+        });
+
+        const missing = makeContext(s, "add-404", {
+          Flokafile: `FROM busybox\nADD http://127.0.0.1:${server.addr.port}/nothere /x\n`,
+        });
+        const failed = await build(s, ["-t", "bt-404", missing]);
+        assert.equal(failed.code, 125, show(failed));
+        assert.match(failed.stderr, /404/);
+        await assertNothingLeft(s, "bt-404", failed);
+      } finally {
+        await server.shutdown();
+      }
+
+      const child = makeContext(s, "child", { Flokafile: "FROM bt-parent\nRUN cat /trigger\n" });
+      const built = await build(s, ["-t", "bt-child", child]);
+      assert.equal(built.code, 0, show(built));
+      assert.match(built.stdout, /^ {2}triggered$/m);
+      const inspected = await inspectImage(s, "bt-child");
+      assert.equal(inspected.Config.OnBuild ?? null, null, "triggers run once and are not inherited");
+    });
+  },
+);
+
+integrationTest("build: rmi of the built images prunes their cache entries with their layers", async () => {
+  await withStore(async (s) => {
+    const ctx = makeContext(s, "prune", {
+      Flokafile: "FROM busybox\nRUN echo one > /one\nCOPY f /f\n",
+      f: "content\n",
+    });
+    const built = await build(s, ["-t", "bt-prune", ctx]);
+    assert.equal(built.code, 0, show(built));
+    const cacheDir = `${s.root}/images/build-cache`;
+    assert.ok([...Deno.readDirSync(cacheDir)].length >= 3);
+    const rmi = await s.floka(["rmi", "bt-prune"]);
+    assert.equal(rmi.code, 0, show(rmi));
+    // The base (hand-placed busybox) layer is not used by any image any more either.
+    assert.deepEqual([...Deno.readDirSync(`${s.root}/images/layers/sha256`)], []);
+    assert.deepEqual([...Deno.readDirSync(cacheDir)], []);
+    const again = await build(s, ["-t", "bt-prune", ctx]);
+    assert.equal(again.code, 0, show(again));
+    assert.doesNotMatch(again.stdout, /CACHED/);
+  });
+});
