@@ -18,6 +18,12 @@ const SYMBOLS = {
   mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
   umount2: { parameters: ["buffer", "i32"], result: "i32" }, // int umount2(const char *target, int flags)
   syscall3: { name: "syscall", parameters: ["i64", "buffer", "buffer"], result: "i64" }, // long syscall(long n, ...)
+  // The same syscall(2) for rt_sigaction(sig, act, oldact, sigsetsize).
+  syscall_sigaction: {
+    name: "syscall",
+    parameters: ["i64", "i64", "buffer", "pointer", "i64"],
+    result: "i64",
+  },
   chroot: { parameters: ["buffer"], result: "i32" }, // int chroot(const char *path)
   chdir: { parameters: ["buffer"], result: "i32" }, // int chdir(const char *path)
   sethostname: { parameters: ["buffer", "usize"], result: "i32" }, // int sethostname(const char *name, size_t len)
@@ -91,6 +97,7 @@ const GROUPS: readonly (readonly (keyof typeof SYMBOLS)[])[] = [
     "mount",
     "umount2",
     "syscall3",
+    "syscall_sigaction",
     "chroot",
     "chdir",
     "sethostname",
@@ -212,6 +219,23 @@ export function umount2(target: string, flags: number): void {
 export function pivotRoot(newRoot: string, putOld: string): void {
   const nr = SYS_PIVOT_ROOT[Deno.build.arch];
   check(fn("syscall3")(BigInt(nr), cString(newRoot), cString(putOld)), "pivot_root", [newRoot, putOld]);
+}
+
+/** rt_sigaction(2) numbers, by architecture. */
+const SYS_RT_SIGACTION: Record<string, number> = { x86_64: 13, aarch64: 134 };
+
+/**
+ * Sets every signal's disposition to the default. execve keeps signals ignored, and the
+ * Deno runtime ignores SIGPIPE (and others); a container's command must start as if from
+ * a fresh init. The raw syscall reaches the signals glibc reserves for itself too.
+ */
+export function resetSignalDispositions(): void {
+  const act = new Uint8Array(32); // handler SIG_DFL, no flags, no restorer, empty mask
+  const nr = BigInt(SYS_RT_SIGACTION[Deno.build.arch]);
+  for (let sig = 1; sig <= 64; sig++) {
+    if (sig === 9 || sig === 19) continue; // SIGKILL and SIGSTOP cannot be changed
+    fn("syscall_sigaction")(nr, BigInt(sig), act, null, 8n); // EINVAL for a gap: nothing to reset
+  }
 }
 
 export function chroot(path: string): void {

@@ -36,6 +36,7 @@ export const MNT_DETACH = 0x2;
 export const S_IFCHR = 0o020000;
 
 // prctl(2).
+export const PR_SET_PDEATHSIG = 1;
 export const PR_SET_DUMPABLE = 4;
 export const PR_CAPBSET_DROP = 24;
 

@@ -28,6 +28,8 @@ export interface ContainerRecord {
     user: string;
     entrypoint: string[] | null;
     cmd: string[] | null;
+    /** The signal `floka stop` sends first: the image's STOPSIGNAL, else SIGTERM. */
+    stopSignal?: string;
   };
   hostConfig: {
     autoRemove: boolean;
@@ -36,10 +38,22 @@ export interface ContainerRecord {
     memory: number;
     /** Relative CPU weight, 0 for the default. */
     cpuShares: number;
+    /** `--restart`: what the supervisor does when the container's process ends. */
+    restartPolicy?: RestartPolicy;
+    /** `--init`: a small init (the host's catatonit or tini) runs as PID 1. */
+    init?: boolean;
+    /** `--log-opt`: bounds of the json-file log. */
+    logConfig?: { maxSize: number; maxFile: number };
   };
 }
 
-export type ContainerStatus = "created" | "running" | "exited";
+/** Docker's restart policies; `maximumRetryCount` counts for `on-failure` only (0: no limit). */
+export interface RestartPolicy {
+  name: "no" | "on-failure" | "always" | "unless-stopped";
+  maximumRetryCount: number;
+}
+
+export type ContainerStatus = "created" | "running" | "restarting" | "exited";
 
 export interface ContainerState {
   status: ContainerStatus;
@@ -53,6 +67,13 @@ export interface ContainerState {
   /** The kernel's OOM killer ended a process of the container (its memory limit was hit). */
   oomKilled?: boolean;
   error?: string;
+  /** How many times the supervisor has restarted the container's process. */
+  restartCount?: number;
+  /** `floka stop`/`kill` ended it: no restart policy brings it back. */
+  manuallyStopped?: boolean;
+  /** The Floka process that waits for the container (`floka run`, or a detached supervisor). */
+  supervisorPid?: number;
+  supervisorStartTime?: number;
 }
 
 export interface Container {

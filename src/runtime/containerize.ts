@@ -196,6 +196,10 @@ export function setUpContainer(spec: ContainerSpec, sys: Sys): ExecPlan {
   sys.setgid(user.gid);
   sys.setuid(user.uid);
   sys.umask(0o022);
+  // The container dies with the Floka process that waits for it (a killed supervisor must
+  // not leave it running unwatched). Set after setuid, which clears it.
+  sys.prctl(L.PR_SET_PDEATHSIG, L.SIGNALS.SIGKILL);
+  sys.resetSignals();
   return { path, argv: process.args, env };
 }
 

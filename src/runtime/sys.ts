@@ -44,6 +44,8 @@ export interface Sys extends PathLookup {
   setuid(uid: number): void;
   umask(mask: number): number;
   prctl(option: number, arg: number): void;
+  /** Every signal back to its default disposition (execve keeps ignored signals ignored). */
+  resetSignals(): void;
   markFdsCloseOnExec(from: number): void;
   execve(path: string, argv: readonly string[], env: readonly string[]): never;
 }
@@ -114,6 +116,7 @@ export const linuxSys: Sys = {
   setuid: libc.setuid,
   umask: libc.umask,
   prctl: (option, arg) => void libc.prctl(option, arg),
+  resetSignals: libc.resetSignalDispositions,
   markFdsCloseOnExec: (from) => libc.closeRange(from, 0xffffffff, L.CLOSE_RANGE_CLOEXEC),
   execve: libc.execve,
 };

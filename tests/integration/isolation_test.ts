@@ -284,3 +284,20 @@ integrationTest("isolation: two containers at once get their own host names and 
     assert.deepEqual(s.containerEntries(), []);
   });
 });
+
+integrationTest(
+  "isolation: the command starts with every signal at its default, so SIGPIPE ends a writer",
+  async () => {
+    await withStore(async (s) => {
+      const r = await s.run([
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "grep -E '^Sig(Ign|Blk)' /proc/self/status; yes | head -1",
+      ]);
+      assert.equal(r.code, 0, show(r));
+      assert.deepEqual(lines(r.stdout), ["SigBlk:\t0000000000000000", "SigIgn:\t0000000000000000", "y"]);
+    });
+  },
+);

@@ -1,6 +1,6 @@
 /**
  * A container's life as `ps`, `inspect` and `rm` show it: exit status, names, removal,
- * cgroups made and taken away, signals, and a `floka run` that dies before its container.
+ * cgroups made and taken away, signals, and a `floka run` killed under its container.
  */
 import assert from "node:assert/strict";
 import {
@@ -198,35 +198,41 @@ integrationTest("lifecycle: SIGTERM to floka run goes on to the container's proc
   });
 });
 
-integrationTest("lifecycle: a container outlives a SIGKILLed floka run, then shows as exited", async () => {
-  await withStore(async (s) => {
-    const bg = s.spawn(["run", "--name", "orphan", "busybox", "sh", "-c", "echo ready; sleep 300"]);
-    await bg.waitForOutput("ready\n");
-    const id = await s.waitRunning();
-    const pid = (await s.inspect(id)).State.Pid;
-    bg.child.kill("SIGKILL");
-    await bg.child.status;
-    // Its command is still alive: the container is still running.
-    assert.deepEqual(await s.ids(false), [id]);
-    assert.match((await psRow(s, "orphan")) ?? "", /\bUp\b/);
-    assert.equal((await s.inspect(id)).State.Running, true);
-    Deno.kill(pid, "SIGKILL");
-    await bg.finish(); // the pipes close once the container's process is gone
-    await waitUntil("the orphan to be seen as exited", async () => (await s.ids(false)).length === 0);
-    const row = await psRow(s, "orphan");
-    assert.match(row ?? "", /Exited \(\d+\)/, row);
-    const info = await s.inspect(id);
-    assert.equal(info.State.Running, false);
-    assert.equal(info.State.Status, "exited");
-    // It never comes back as running, and it can be removed with its cgroup.
-    assert.deepEqual(await s.ids(false), []);
-    const rm = await s.floka(["rm", "orphan"]);
-    assert.equal(rm.code, 0, show(rm));
-    assert.deepEqual(s.containerEntries(), []);
-    assert.deepEqual(cgroupDirsOf(id), []);
-    assert.deepEqual(hostMountsMentioning(s.root), []);
-  });
-});
+integrationTest(
+  "lifecycle: a SIGKILLed floka run takes its container with it; the next command reclaims it",
+  async () => {
+    await withStore(async (s) => {
+      const bg = s.spawn(["run", "--name", "orphan", "busybox", "sh", "-c", "echo ready; sleep 300"]);
+      await bg.waitForOutput("ready\n");
+      const id = await s.waitRunning();
+      const pid = (await s.inspect(id)).State.Pid;
+      bg.child.kill("SIGKILL");
+      await bg.child.status;
+      // The parent-death signal kills the container's process: nothing runs unwatched.
+      await waitUntil("the container's process to die", () => {
+        try {
+          Deno.kill(pid, "SIGCONT");
+          return false;
+        } catch {
+          return true;
+        }
+      });
+      await bg.finish(); // the pipes close once the container's process is gone
+      await waitUntil("the orphan to be seen as exited", async () => (await s.ids(false)).length === 0);
+      const row = await psRow(s, "orphan");
+      assert.match(row ?? "", /Exited \(\d+\)/, row);
+      const info = await s.inspect(id);
+      assert.equal(info.State.Running, false);
+      assert.equal(info.State.Status, "exited");
+      // Its cgroup was reclaimed by the command that noticed; it can be removed.
+      assert.deepEqual(cgroupDirsOf(id), []);
+      const rm = await s.floka(["rm", "orphan"]);
+      assert.equal(rm.code, 0, show(rm));
+      assert.deepEqual(s.containerEntries(), []);
+      assert.deepEqual(hostMountsMentioning(s.root), []);
+    });
+  },
+);
 
 integrationTest(
   "lifecycle: -m and --cpu-shares are written to the container's cgroup, removed by rm -f",

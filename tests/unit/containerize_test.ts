@@ -216,6 +216,10 @@ class FakeSys implements Sys {
     this.record("umask", mask);
     return 0o022;
   }
+  resetSignals(): void {
+    this.record("resetSignals");
+  }
+
   prctl(option: number, arg: number): void {
     this.record("prctl", option, arg);
   }
@@ -430,6 +434,9 @@ Deno.test("setUpContainer: the steps happen in order, from namespaces to the use
     indexOfCall(sys, "setgroups"),
     indexOfCall(sys, "setgid"),
     indexOfCall(sys, "setuid"),
+    // After setuid, which clears the parent-death signal; then the signals go back to default.
+    indexOfCall(sys, "prctl", (a) => a[0] === L.PR_SET_PDEATHSIG && a[1] === L.SIGNALS.SIGKILL),
+    indexOfCall(sys, "resetSignals"),
   ], "setup order");
   // The umask is cleared for exact modes and 022 again at the end.
   const masks = sys.named("umask").map((a) => a[0]);
@@ -437,7 +444,7 @@ Deno.test("setUpContainer: the steps happen in order, from namespaces to the use
   assert.ok(
     indexOfCall(sys, "umask", (a) => a[0] === 0) < indexOfCall(sys, "mount", (a) => a[2] === "overlay"),
   );
-  assert.equal(sys.calls.findLast((c) => !QUERIES.has(c.name))?.name, "umask");
+  assert.equal(sys.calls.findLast((c) => !QUERIES.has(c.name))?.name, "resetSignals");
 });
 
 Deno.test("setUpContainer: pivot_root('.', '.') from inside the rootfs, then a lazy unmount of the old root", () => {
