@@ -1,10 +1,14 @@
 /**
- * Floka's entry point. `containerize` is checked first and loads only the container setup
- * code: it runs on every container start, so it must not pay for the CLI, npm packages or
- * anything else. The specifier is computed so that Deno does not load both module graphs
- * up front (`deno compile` is told to include both).
+ * Floka's entry point. The commands Floka runs itself (`containerize` on every container
+ * start, `supervise` for a detached container) are dispatched first and load only their
+ * own code: they must not pay for the CLI, npm packages or anything else. The specifier is
+ * computed so that Deno does not load the module graphs up front (`deno compile` is told
+ * to include them all).
  */
-const entry = Deno.args[0] === "containerize" ? "./src/runtime/containerize_main.ts" : "./src/cli/program.ts";
-const { main } = await import(entry);
-if (entry.endsWith("program.ts")) Deno.exit(await main(Deno.args));
-else main(Deno.args.slice(1));
+const INTERNAL: Record<string, string> = {
+  containerize: "./src/runtime/containerize_main.ts",
+  supervise: "./src/runtime/supervisor_main.ts",
+};
+const internal = INTERNAL[Deno.args[0]];
+const { main } = await import(internal ?? "./src/cli/program.ts");
+Deno.exit(await main(internal ? Deno.args.slice(1) : Deno.args));

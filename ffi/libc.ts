@@ -43,7 +43,7 @@ const SYMBOLS = {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" }, // int socket(int domain, int type, int protocol)
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" }, // int ioctl(int fd, unsigned long req, void *arg)
   close: { parameters: ["i32"], result: "i32" }, // int close(int fd)
-  open: { parameters: ["buffer", "i32"], result: "i32" }, // int open(const char *path, int flags)
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" }, // int open(const char *path, int flags, mode_t mode)
   // int close_range(unsigned int first, unsigned int last, int flags)
   close_range: { parameters: ["u32", "u32", "i32"], result: "i32" },
   // int socketpair(int domain, int type, int protocol, int sv[2])
@@ -60,6 +60,10 @@ const SYMBOLS = {
   posix_spawn_file_actions_destroy: { parameters: ["buffer"], result: "i32" },
   // int posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *actions, int fd, int newfd)
   posix_spawn_file_actions_adddup2: { parameters: ["buffer", "i32", "i32"], result: "i32" },
+  // int posix_spawnattr_init(posix_spawnattr_t *attr), _destroy, and _setflags(attr, short flags)
+  posix_spawnattr_init: { parameters: ["buffer"], result: "i32" },
+  posix_spawnattr_destroy: { parameters: ["buffer"], result: "i32" },
+  posix_spawnattr_setflags: { parameters: ["buffer", "i16"], result: "i32" },
   pipe2: { parameters: ["buffer", "i32"], result: "i32" }, // int pipe2(int pipefd[2], int flags)
   // pid_t waitpid(pid_t pid, int *status, int options); off the main thread: it waits
   waitpid_blocking: {
@@ -81,6 +85,25 @@ const SYMBOLS = {
   lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
   // ssize_t llistxattr(const char *path, char *list, size_t size)
   llistxattr: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
+  // `floka exec`: joining a running container. setns(2) again, under another name, so that
+  // `exec-inside` binds it without the 15 symbols of the host group.
+  setns_exec: { name: "setns", parameters: ["i32", "i32"], result: "i32" },
+  dup2: { parameters: ["i32", "i32"], result: "i32" }, // int dup2(int oldfd, int newfd)
+  // Pseudo-terminals.
+  setsid: { parameters: [], result: "i32" }, // pid_t setsid(void)
+  fchown: { parameters: ["i32", "u32", "u32"], result: "i32" }, // int fchown(int fd, uid_t owner, gid_t group)
+  posix_openpt: { parameters: ["i32"], result: "i32" }, // int posix_openpt(int flags)
+  unlockpt: { parameters: ["i32"], result: "i32" }, // int unlockpt(int fd)
+  grantpt: { parameters: ["i32"], result: "i32" }, // int grantpt(int fd)
+  ptsname_r: { parameters: ["i32", "buffer", "usize"], result: "i32" }, // int ptsname_r(int fd, char *buf, size_t len)
+  // ioctl(2) whose argument is a plain integer (TIOCSCTTY, TIOCGPTPEER), not a pointer.
+  ioctl_value: { name: "ioctl", parameters: ["i32", "u64", "u64"], result: "i32" },
+  // ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+  sendmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  // ssize_t recvmsg(int fd, struct msghdr *msg, int flags), off the main thread: it waits
+  recvmsg_blocking: { name: "recvmsg", parameters: ["i32", "buffer", "i32"], result: "isize", nonblocking: true },
+  // int poll(struct pollfd *fds, nfds_t nfds, int timeout), off the main thread: it waits
+  poll_blocking: { name: "poll", parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
@@ -126,12 +149,21 @@ const GROUPS: readonly (readonly (keyof typeof SYMBOLS)[])[] = [
     "posix_spawn_file_actions_init",
     "posix_spawn_file_actions_destroy",
     "posix_spawn_file_actions_adddup2",
+    "posix_spawnattr_init",
+    "posix_spawnattr_destroy",
+    "posix_spawnattr_setflags",
     "pipe2",
     "waitpid_blocking",
     "read_blocking",
   ],
   // unpacking layers
   ["lchown", "utimensat", "lsetxattr", "lgetxattr", "llistxattr"],
+  // `exec-inside`: entering a running container's namespaces
+  ["setns_exec", "dup2"],
+  // the container's end of a pseudo-terminal (`exec -t`)
+  ["setsid", "fchown", "posix_openpt", "unlockpt", "ioctl_value", "sendmsg"],
+  // the host's end of a pseudo-terminal
+  ["grantpt", "ptsname_r", "recvmsg_blocking", "poll_blocking"],
 ];
 
 const bound: Partial<Symbols> = {};
@@ -326,8 +358,8 @@ export function ioctl(fd: number, request: number, arg: Uint8Array<ArrayBuffer>)
   check(fn("ioctl")(fd, BigInt(request), arg), "ioctl", [fd, hex(request)]);
 }
 
-export function open(path: string, flags: number): number {
-  return check(fn("open")(cString(path), flags), "open", [path, hex(flags)]);
+export function open(path: string, flags: number, mode = 0): number {
+  return check(fn("open")(cString(path), flags, mode), "open", [path, hex(flags)]);
 }
 
 export function close(fd: number): void {
@@ -341,21 +373,29 @@ export function closeRange(first: number, last: number, flags: number): void {
 /**
  * Starts `path` with `argv` and `env` through posix_spawn(3), from this thread (so in the
  * namespaces this thread gives its children). The child inherits every file descriptor not
- * marked close-on-exec, the signal mask and ignored signals. Returns the child's PID.
+ * marked close-on-exec, the signal mask and ignored signals; `stdio` replaces its stdin,
+ * stdout and stderr, and `newSession` detaches it from Floka's session and terminal.
+ * Returns the child's PID.
  */
 export function spawn(
   path: string,
   argv: readonly string[],
   env: readonly string[],
   stdio?: readonly [stdin: number, stdout: number, stderr: number],
+  opts: { newSession?: boolean } = {},
 ): number {
   const pid = new Int32Array(1);
   const args = cStringArray(argv);
   const envp = cStringArray(env);
-  // glibc's posix_spawn_file_actions_t is 80 bytes; room to spare.
+  // glibc's posix_spawn_file_actions_t is 80 bytes and posix_spawnattr_t 336; room to spare.
   const actions = stdio ? new Uint8Array(256) : null;
   if (actions) {
     checkZero(fn("posix_spawn_file_actions_init")(actions), "posix_spawn_file_actions_init", []);
+  }
+  const attr = opts.newSession ? new Uint8Array(512) : null;
+  if (attr) {
+    checkZero(fn("posix_spawnattr_init")(attr), "posix_spawnattr_init", []);
+    checkZero(fn("posix_spawnattr_setflags")(attr, POSIX_SPAWN_SETSID), "posix_spawnattr_setflags", []);
   }
   try {
     stdio?.forEach((from, to) => {
@@ -367,16 +407,20 @@ export function spawn(
       new Uint8Array(pid.buffer),
       cString(path),
       actions ? Deno.UnsafePointer.of(actions) : null,
-      null,
+      attr ? Deno.UnsafePointer.of(attr) : null,
       args.array,
       envp.array,
     );
     checkZero(err, "posix_spawn", [path]);
   } finally {
     if (actions) fn("posix_spawn_file_actions_destroy")(actions);
+    if (attr) fn("posix_spawnattr_destroy")(attr);
   }
   return pid[0];
 }
+
+/** glibc's flag for a child that starts in a session of its own (setsid), off any terminal. */
+const POSIX_SPAWN_SETSID = 0x80;
 
 /** For the calls that return an error number rather than setting errno. */
 function checkZero(err: number, call: string, args: unknown[]): void {
@@ -541,6 +585,174 @@ export function llistxattr(path: string): string[] {
     const errno = lastErrno();
     if (errno !== ERANGE) throw new SyscallError("llistxattr", [path], errno);
   }
+}
+
+// --- `floka exec` and pseudo-terminals ------------------------------------------------------
+
+/** setns(2), bound with `exec-inside`'s small group rather than the host's (see SYMBOLS). */
+export function joinNamespace(fd: number, nstype: number): void {
+  check(fn("setns_exec")(fd, nstype), "setns", [fd, hex(nstype)]);
+}
+
+/** dup2(2): makes `newFd` a copy of `oldFd` (without close-on-exec). */
+export function dup2(oldFd: number, newFd: number): void {
+  check(fn("dup2")(oldFd, newFd), "dup2", [oldFd, newFd]);
+}
+
+/** setsid(2): a new session and process group led by this process, with no controlling terminal. */
+export function setsid(): number {
+  return check(fn("setsid")(), "setsid", []);
+}
+
+export function fchown(fd: number, uid: number, gid: number): void {
+  check(fn("fchown")(fd, uid, gid), "fchown", [fd, uid, gid]);
+}
+
+/** posix_openpt(3): a new pseudo-terminal master from this thread's /dev/ptmx. */
+export function posixOpenpt(flags: number): number {
+  return check(fn("posix_openpt")(flags), "posix_openpt", [hex(flags)]);
+}
+
+export function grantpt(fd: number): void {
+  check(fn("grantpt")(fd), "grantpt", [fd]);
+}
+
+export function unlockpt(fd: number): void {
+  check(fn("unlockpt")(fd), "unlockpt", [fd]);
+}
+
+/** ptsname_r(3): the path of the terminal whose master is `fd`. */
+export function ptsname(fd: number): string {
+  const buf = new Uint8Array(128);
+  checkZero(fn("ptsname_r")(fd, buf, BigInt(buf.length)), "ptsname_r", [fd]);
+  return new TextDecoder().decode(buf.subarray(0, buf.indexOf(0)));
+}
+
+/** ioctl(2) whose argument is an integer; returns the call's result. */
+export function ioctlValue(fd: number, request: number, value: number): number {
+  return check(fn("ioctl_value")(fd, BigInt(request), BigInt(value)), "ioctl", [fd, hex(request)]);
+}
+
+/** write(2) once, retried on EINTR: the number of bytes written, possibly fewer than given. */
+export function write(fd: number, data: Uint8Array<ArrayBuffer>): number {
+  for (;;) {
+    const n = Number(fn("write")(fd, data, BigInt(data.length)));
+    if (n >= 0) return n;
+    const errno = lastErrno();
+    if (errno !== 4) throw new SyscallError("write", [fd], errno);
+  }
+}
+
+const SOL_SOCKET = 1;
+const SCM_RIGHTS = 1;
+const MSG_CMSG_CLOEXEC = 0x40000000;
+
+/** The address of `buf`, to store in a C struct. The caller keeps `buf` alive meanwhile. */
+function address(buf: Uint8Array<ArrayBuffer> | BigUint64Array<ArrayBuffer>): bigint {
+  return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
+}
+
+/**
+ * A `struct msghdr` (LP64: x86_64 and aarch64 agree) with one iovec over `data` and
+ * `control` as its ancillary data. `iov` must stay alive as long as the header is used.
+ */
+function messageHeader(
+  data: Uint8Array<ArrayBuffer>,
+  control: Uint8Array<ArrayBuffer>,
+): { header: Uint8Array<ArrayBuffer>; iov: BigUint64Array<ArrayBuffer> } {
+  const iov = new BigUint64Array([address(data), BigInt(data.length)]);
+  const header = new Uint8Array(56);
+  const view = new DataView(header.buffer);
+  view.setBigUint64(16, address(iov), true); // msg_iov
+  view.setBigUint64(24, 1n, true); // msg_iovlen
+  view.setBigUint64(32, address(control), true); // msg_control
+  view.setBigUint64(40, BigInt(control.length), true); // msg_controllen
+  return { header, iov };
+}
+
+/**
+ * Sends `data` (at least one byte) and a copy of file descriptor `fd` over the Unix socket
+ * `sock` (SCM_RIGHTS): the receiver gets its own descriptor for the same open file.
+ */
+export function sendFd(sock: number, fd: number, data: Uint8Array<ArrayBuffer>): void {
+  // CMSG_SPACE(sizeof(int)): a 16-byte cmsghdr, then the int, padded to 8 bytes.
+  const control = new Uint8Array(24);
+  const view = new DataView(control.buffer);
+  view.setBigUint64(0, 20n, true); // cmsg_len = CMSG_LEN(sizeof(int))
+  view.setInt32(8, SOL_SOCKET, true);
+  view.setInt32(12, SCM_RIGHTS, true);
+  view.setInt32(16, fd, true);
+  const { header, iov } = messageHeader(data, control);
+  const sent = Number(check(fn("sendmsg")(sock, header, 0), "sendmsg", [sock, fd]));
+  keepAlive(iov, control);
+  if (sent !== data.length) throw new SyscallError("sendmsg", [sock, fd], 5); // EIO: a short send
+}
+
+/**
+ * Buffers that C structs point to are reachable from JavaScript only through these
+ * variables; using them after the call keeps the garbage collector from freeing them first.
+ */
+function keepAlive(...buffers: ArrayBufferView[]): void {
+  if (buffers.some((b) => b.byteLength < 0)) throw new Error("unreachable");
+}
+
+/**
+ * Receives bytes into `buf` from the Unix socket `sock` without blocking the event loop,
+ * with the file descriptor sent along with them (close-on-exec here), if any. 0 bytes is
+ * end of file.
+ */
+export async function receiveWithFd(
+  sock: number,
+  buf: Uint8Array<ArrayBuffer>,
+): Promise<{ bytes: number; fd: number | null }> {
+  const control = new Uint8Array(64);
+  const { header, iov } = messageHeader(buf, control);
+  let n = -1;
+  // errno of a nonblocking call is set on another thread: retry what can only be EINTR.
+  for (let attempt = 0; n < 0; attempt++) {
+    if (attempt === 100) throw new Error(`recvmsg(${sock}) keeps failing`);
+    n = Number(await fn("recvmsg_blocking")(sock, header, MSG_CMSG_CLOEXEC));
+  }
+  keepAlive(iov, buf);
+  const controlLength = Number(new DataView(header.buffer).getBigUint64(40, true));
+  const cmsg = new DataView(control.buffer);
+  const fds: number[] = [];
+  if (
+    controlLength >= 20 && cmsg.getInt32(8, true) === SOL_SOCKET && cmsg.getInt32(12, true) === SCM_RIGHTS
+  ) {
+    const length = Number(cmsg.getBigUint64(0, true));
+    for (let at = 16; at + 4 <= length && at + 4 <= controlLength; at += 4) fds.push(cmsg.getInt32(at, true));
+  }
+  // One descriptor is expected; any more would only leak.
+  fds.slice(1).forEach((extra) => fn("close")(extra));
+  return { bytes: n, fd: fds[0] ?? null };
+}
+
+/** poll(2) events. */
+export const POLLIN = 0x1;
+export const POLLOUT = 0x4;
+export const POLLERR = 0x8;
+export const POLLHUP = 0x10;
+export const POLLNVAL = 0x20;
+
+/**
+ * poll(2) off the main thread: waits until one of `fds` is ready or `timeoutMs` passes (-1:
+ * no limit). Returns each descriptor's revents (all 0 on timeout), or null when the call
+ * failed, which for valid descriptors means a signal interrupted it (EINTR).
+ */
+export async function poll(
+  fds: readonly { fd: number; events: number }[],
+  timeoutMs: number,
+): Promise<number[] | null> {
+  const buf = new Uint8Array(8 * fds.length);
+  const view = new DataView(buf.buffer);
+  fds.forEach(({ fd, events }, i) => {
+    view.setInt32(8 * i, fd, true);
+    view.setInt16(8 * i + 4, events, true);
+  });
+  const n = await fn("poll_blocking")(buf, BigInt(fds.length), timeoutMs);
+  if (n < 0) return null;
+  return fds.map((_, i) => view.getUint16(8 * i + 6, true));
 }
 
 function hex(n: number): string {

@@ -43,6 +43,10 @@ export const PR_CAPBSET_DROP = 24;
 // open(2) / fcntl(2).
 export const O_RDONLY = 0;
 export const O_CLOEXEC = 0o2000000;
+export const O_WRONLY = 0o1;
+export const O_RDWR = 0o2;
+export const O_CREAT = 0o100;
+export const O_APPEND = 0o2000;
 export const F_SETFD = 2;
 
 // close_range(2).

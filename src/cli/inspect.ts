@@ -1,5 +1,6 @@
 /** `floka inspect`: a container's record and state as JSON, in `docker inspect`'s shape. */
 import { describeError, FlokaError } from "../../lib/errors.ts";
+import { type LogOptions, logPath } from "../containers/logs.ts";
 import { reconcile } from "../containers/reconcile.ts";
 import type { Container, ContainerStore } from "../containers/store.ts";
 import { findImage, type Image, imageCreated, imageId } from "../images/images.ts";
@@ -7,6 +8,14 @@ import { defineCommand } from "./command.ts";
 import { openStore } from "./context.ts";
 
 const ZERO_TIME = "0001-01-01T00:00:00Z";
+
+/** `--log-opt` as Docker shows it: only what was set, in its own syntax. */
+function logConfigShown(config: LogOptions | undefined): Record<string, string> {
+  const shown: Record<string, string> = {};
+  if (config?.maxSize) shown["max-size"] = String(config.maxSize);
+  if (config && config.maxFile > 1) shown["max-file"] = String(config.maxFile);
+  return shown;
+}
 
 export function inspectView(c: Container) {
   const { record, state } = c;
@@ -19,7 +28,7 @@ export function inspectView(c: Container) {
       Status: state.status,
       Running: state.status === "running",
       Paused: false,
-      Restarting: false,
+      Restarting: state.status === "restarting",
       OOMKilled: state.oomKilled ?? false,
       Dead: false,
       Pid: state.pid,
@@ -30,6 +39,8 @@ export function inspectView(c: Container) {
     },
     Image: record.image,
     Name: `/${record.name}`,
+    RestartCount: state.restartCount ?? 0,
+    LogPath: logPath(c.dir, record.id),
     HostnamePath: `${c.dir}/hostname`,
     HostsPath: `${c.dir}/hosts`,
     ResolvConfPath: `${c.dir}/resolv.conf`,
@@ -38,6 +49,15 @@ export function inspectView(c: Container) {
       NetworkMode: record.hostConfig.networkMode,
       Memory: record.hostConfig.memory,
       CpuShares: record.hostConfig.cpuShares,
+      RestartPolicy: {
+        Name: record.hostConfig.restartPolicy?.name ?? "no",
+        MaximumRetryCount: record.hostConfig.restartPolicy?.maximumRetryCount ?? 0,
+      },
+      Init: record.hostConfig.init ?? false,
+      LogConfig: {
+        Type: "json-file",
+        Config: logConfigShown(record.hostConfig.logConfig),
+      },
     },
     GraphDriver: {
       Name: "overlay2",
@@ -56,6 +76,7 @@ export function inspectView(c: Container) {
       Entrypoint: record.config.entrypoint,
       Image: record.image,
       WorkingDir: record.config.workingDir,
+      ...(record.config.stopSignal ? { StopSignal: record.config.stopSignal } : {}),
     },
   };
 }

@@ -19,27 +19,39 @@ import type { GlobalOptions } from "./context.ts";
 import { imagesCommand } from "./images.ts";
 import { importCommand } from "./import.ts";
 import { inspectCommand } from "./inspect.ts";
+import { killCommand } from "./kill.ts";
 import { loginCommand, logoutCommand } from "./login.ts";
+import { logsCommand } from "./logs.ts";
 import { psCommand } from "./ps.ts";
 import { pullCommand } from "./pull.ts";
+import { restartCommand } from "./restart.ts";
 import { rmCommand } from "./rm.ts";
 import { rmiCommand } from "./rmi.ts";
 import { runCommand } from "./run.ts";
+import { startCommand } from "./start.ts";
+import { stopCommand } from "./stop.ts";
 import { tagCommand } from "./tag.ts";
+import { waitCommand } from "./wait.ts";
 
 const COMMANDS: readonly CliCommand[] = [
   buildCommand,
   imagesCommand,
   importCommand,
   inspectCommand,
+  killCommand,
   loginCommand,
   logoutCommand,
+  logsCommand,
   psCommand,
   pullCommand,
+  restartCommand,
   rmCommand,
   rmiCommand,
   runCommand,
+  startCommand,
+  stopCommand,
   tagCommand,
+  waitCommand,
 ];
 
 const GLOBAL = {

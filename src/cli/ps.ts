@@ -11,11 +11,15 @@ function ellipsis(text: string, max: number): string {
   return text.length > max ? text.slice(0, max - 1) + "…" : text;
 }
 
-/** `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`. */
+/** `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Restarting (1) 1 second ago`, `Created`. */
 export function statusText(c: Container, now: number): string {
   const { state } = c;
   if (state.status === "running") {
     return `Up ${humanDuration(now - Date.parse(state.startedAt ?? c.record.created))}`;
+  }
+  if (state.status === "restarting") {
+    const ago = humanDuration(now - Date.parse(state.finishedAt ?? c.record.created));
+    return `Restarting (${state.exitCode}) ${ago} ago`;
   }
   if (state.status === "exited") {
     const ago = humanDuration(now - Date.parse(state.finishedAt ?? c.record.created));
@@ -55,7 +59,9 @@ export const psCommand = defineCommand(
     const store = openStore(globals);
     const containers = store.list()
       .map((c) => reconcile(store, c))
-      .filter((c) => c !== null && (options.all || c.state.status === "running")) as Container[];
+      .filter((c) =>
+        c !== null && (options.all || c.state.status !== "exited" && c.state.status !== "created")
+      ) as Container[];
     if (options.quiet) {
       for (const c of containers) console.log(options.noTrunc ? c.record.id : c.record.id.slice(0, 12));
       return 0;

@@ -6,6 +6,7 @@ import { isAlive } from "../containers/liveness.ts";
 import { reconcile } from "../containers/reconcile.ts";
 import type { Container, ContainerStore } from "../containers/store.ts";
 import { CgroupManager } from "../runtime/cgroups.ts";
+import { markStopped } from "../runtime/lifecycle.ts";
 import { defineCommand } from "./command.ts";
 import { openStore } from "./context.ts";
 
@@ -33,6 +34,7 @@ export async function removeContainer(store: ContainerStore, ref: string, force:
         `cannot remove container "${ref}": container is running: stop the container before removing or force remove`,
       );
     }
+    markStopped(store, c.record.id); // no restart policy brings it back
     libc.kill(c.state.pid, SIGNALS.SIGKILL);
     if (!await waitGone(c, 10_000)) {
       throw new FlokaError(`container ${ref}: its process ${c.state.pid} did not die after SIGKILL`);

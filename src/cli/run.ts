@@ -3,11 +3,15 @@ import { DEFAULT_PATH, envFileLines, envFromOption, envKey, mergeEnv } from "../
 import { FlokaError } from "../../lib/errors.ts";
 import { newContainerId, randomName, validateContainerName } from "../../lib/names.ts";
 import { parseBytes } from "../../lib/units.ts";
-import type { ContainerRecord, ContainerStore } from "../containers/store.ts";
+import type { ContainerRecord, ContainerStore, RestartPolicy } from "../containers/store.ts";
 import { findImage, type Image } from "../images/images.ts";
 import { pullForRun } from "./pull.ts";
 import { CgroupManager } from "../runtime/cgroups.ts";
-import { prepareContainerDir, runContainer } from "../runtime/run.ts";
+import { parseLogOptions } from "../containers/logs.ts";
+import { startDetached } from "../runtime/detach.ts";
+import { findInitBinary } from "../runtime/init.ts";
+import { prepareContainerDir, StartError } from "../runtime/run.ts";
+import { supervise } from "../runtime/supervise.ts";
 import type { CommandSpec, ParsedOptions } from "../../lib/argv.ts";
 import { defineCommand } from "./command.ts";
 import { openStore, requireRoot } from "./context.ts";
@@ -65,12 +69,29 @@ const RUN_SPEC = {
     interactive: {
       short: "i",
       long: "interactive",
-      help: "Keep STDIN open (the container always gets Floka's stdin)",
+      help: "Keep STDIN open (else the container's is /dev/null)",
     },
     tty: {
       short: "t",
       long: "tty",
       help: "Give the container the terminal Floka runs in (stdin must be one)",
+    },
+    detach: { short: "d", long: "detach", help: "Run container in background and print container ID" },
+    restart: {
+      long: "restart",
+      value: "string",
+      default: "no",
+      help: "Restart policy when the container exits: no, on-failure[:max-retries], always, unless-stopped",
+    },
+    init: {
+      long: "init",
+      help: "Run an init (the host's catatonit or tini) as PID 1 that forwards signals and reaps processes",
+    },
+    logOpt: {
+      long: "log-opt",
+      value: "list",
+      repeatable: true,
+      help: "Log options: max-size=SIZE (e.g. 10m), max-file=N",
     },
   },
 } as const satisfies CommandSpec;
@@ -115,6 +136,22 @@ function containerArgv(image: Image, command: string[], opts: RunOptions) {
   };
 }
 
+/** `--restart` in Docker's syntax. */
+export function parseRestartPolicy(value: string): RestartPolicy {
+  const [name, count, ...rest] = value.split(":");
+  const invalid = () => new FlokaError(`invalid restart policy: ${JSON.stringify(value)}`);
+  if (rest.length) throw invalid();
+  if (name === "on-failure") {
+    if (count !== undefined && !/^\d+$/.test(count)) throw invalid();
+    return { name, maximumRetryCount: Number(count ?? 0) };
+  }
+  if (count !== undefined) {
+    throw new FlokaError(`invalid restart policy: maximum retry count can only be used with 'on-failure'`);
+  }
+  if (name === "no" || name === "always" || name === "unless-stopped") return { name, maximumRetryCount: 0 };
+  throw invalid();
+}
+
 function networkMode(value: string): "none" | "host" {
   if (value === "none" || value === "host") return value;
   throw new FlokaError(
@@ -147,6 +184,9 @@ export function containerRecord(
   let name = opts.name ? validateContainerName(opts.name) : randomName();
   while (!opts.name && store.nameInUse(name)) name = `${randomName()}_${Math.floor(Math.random() * 10)}`;
   const { entrypoint, cmd, argv } = containerArgv(image, command, opts);
+  const restartPolicy = parseRestartPolicy(opts.restart);
+  if (opts.rm && restartPolicy.name !== "no") throw new FlokaError("Conflicting options: --restart and --rm");
+  if (opts.init) findInitBinary(); // fail now, not at every start
   return {
     id,
     name,
@@ -162,8 +202,17 @@ export function containerRecord(
       user: opts.user ?? image.config?.config?.User ?? "",
       entrypoint,
       cmd,
+      stopSignal: image.config?.config?.StopSignal,
     },
-    hostConfig: { autoRemove: !!opts.rm, networkMode: network, memory, cpuShares },
+    hostConfig: {
+      autoRemove: !!opts.rm,
+      networkMode: network,
+      memory,
+      cpuShares,
+      restartPolicy,
+      init: opts.init,
+      logConfig: parseLogOptions(opts.logOpt),
+    },
   };
 }
 
@@ -171,14 +220,46 @@ export const runCommand = defineCommand(
   RUN_SPEC,
   async ({ options, args, globals }) => {
     requireRoot("run");
+    if (options.tty && options.detach) {
+      throw new FlokaError("-t with -d needs floka attach, which this version does not have: drop -t");
+    }
     if (options.tty && !Deno.stdin.isTerminal()) throw new FlokaError("the input device is not a TTY");
     const store = openStore(globals);
     const [imageRef, ...command] = args;
     // As `docker run`: an image that is not here is pulled first.
     const image = findImage(store.store, imageRef) ?? await pullForRun(globals, imageRef);
-    return await runContainer(store, () => {
-      const record = containerRecord(store, image, command, options);
-      return { record, prepare: prepareContainerDir(record) };
-    }, new CgroupManager());
+    const record = containerRecord(store, image, command, options);
+    if (options.detach) {
+      const container = store.create(record, prepareContainerDir(record));
+      try {
+        await startDetached(store.store.root, container.dir, record.id);
+      } catch (err) {
+        if (err instanceof StartError) store.remove(record.id);
+        throw err;
+      }
+      console.log(record.id);
+      return 0;
+    }
+    let created = false;
+    try {
+      return await supervise(
+        store,
+        () => {
+          const container = store.create(record, prepareContainerDir(record));
+          created = true;
+          return container;
+        },
+        new CgroupManager(),
+        {
+          foreground: true,
+          stdin: options.interactive || options.tty,
+          terminal: options.tty,
+        },
+      );
+    } catch (err) {
+      // As before the command ran: a container that never started is not kept.
+      if (created && err instanceof StartError) store.remove(record.id);
+      throw err;
+    }
   },
 );

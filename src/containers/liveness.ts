@@ -32,3 +32,12 @@ export function isAlive(state: ContainerState): boolean {
     return false;
   }
 }
+
+/**
+ * True when the Floka process that supervises the container (its `floka run`, or a
+ * detached supervisor) still runs: then it, not the reader, records how the container ends.
+ */
+export function supervisorAlive(state: ContainerState): boolean {
+  if (!state.supervisorPid || state.supervisorStartTime === undefined) return false;
+  return processStartTime(state.supervisorPid) === state.supervisorStartTime;
+}

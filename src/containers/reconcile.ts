@@ -5,7 +5,7 @@
  * reclaims its cgroup, and removes it if it was started with `--rm`.
  */
 import { CgroupManager } from "../runtime/cgroups.ts";
-import { isAlive } from "./liveness.ts";
+import { isAlive, supervisorAlive } from "./liveness.ts";
 import type { Container, ContainerStore } from "./store.ts";
 
 /** Docker's exit code for a container whose real status was lost. */
@@ -17,7 +17,10 @@ export function reconcile(
   container: Container,
   cgroups = new CgroupManager(),
 ): Container | null {
-  if (container.state.status !== "running" || isAlive(container.state)) return container;
+  const { state } = container;
+  if (state.status !== "running" && state.status !== "restarting") return container;
+  // A live supervisor records the end itself (it may be doing so right now).
+  if (isAlive(state) || supervisorAlive(state)) return container;
   const finished = {
     ...container.state,
     status: "exited" as const,
@@ -26,7 +29,10 @@ export function reconcile(
     finishedAt: new Date().toISOString(),
     error: "the container's process ended while no Floka process was watching it; its exit status is unknown",
   };
-  store.updateState(container.record.id, (current) => current.status === "running" ? finished : current);
+  store.updateState(
+    container.record.id,
+    (current) => current.status === "running" || current.status === "restarting" ? finished : current,
+  );
   cgroups.remove(cgroups.locate(container.record.id), 0);
   if (container.record.hostConfig.autoRemove) {
     store.remove(container.record.id);

@@ -9,11 +9,12 @@ import { FlokaError } from "../../lib/errors.ts";
 import * as L from "../../lib/linux.ts";
 import type { StartFailure } from "../../lib/spec.ts";
 import { processStartTime } from "../containers/liveness.ts";
-import type { ContainerRecord, ContainerStore } from "../containers/store.ts";
+import type { Container, ContainerRecord, ContainerStore } from "../containers/store.ts";
 import { debug } from "../log.ts";
 import type { Cgroup, CgroupManager } from "./cgroups.ts";
 import { selfCommand } from "./self_exec.ts";
 import { etcFiles } from "./etc_files.ts";
+import { findInitBinary } from "./init.ts";
 import { buildSpec, LAYER_LINKS } from "./spec.ts";
 
 /** Signals a user or supervisor may send to `floka run`; each goes on to the container's PID 1. */
@@ -121,53 +122,69 @@ export interface NewContainer {
   prepare: (dir: string) => void;
 }
 
+/** How one run of a container's process ended. */
+export interface ProcessEnd {
+  exitCode: number;
+  oomKilled: boolean;
+}
+
+export interface StartOptions {
+  /** Replaces Floka's own stdin, stdout and stderr (pipes to a log, a build step's output). */
+  stdio?: Stdio;
+  /** Kills the container when aborted (a cancelled build step). */
+  signal?: AbortSignal;
+  /** Told once the command runs (null) or could not be started. */
+  onStarted?: (failure: StartFailure | null) => void;
+}
+
 /**
- * Creates a container and runs it in the foreground; returns its exit code. containerize
- * is started first, so that its boot (the larger part of a start) overlaps all of the
- * host's work: resolving the image (`describe`), the record, the cgroup, the spec. The
- * cgroup exists only while the container runs; with `--rm` the container is removed at the
- * end. When the container cannot be started nothing of it is left and the error carries
- * Docker's exit code (125, or 126/127 when its command cannot be executed or found).
- * `stdio` replaces Floka's own stdin, stdout and stderr (a build step's pipes); `signal`
- * kills the container when aborted.
+ * Starts the container's process once and waits for it to end. containerize is spawned
+ * first, so that its boot (the larger part of a start) overlaps all of the host's work:
+ * `container` (which creates a new container, or reads an existing one for a restart), the
+ * cgroup and the spec. The cgroup exists only while the process runs. The state says
+ * "running" while it does and "exited", with the exit code, after. When the command cannot
+ * be started a StartError carries Docker's exit code (125, or 126/127 when it cannot be
+ * executed or found).
  */
-export async function runContainer(
+export async function startProcess(
   store: ContainerStore,
-  describe: () => NewContainer,
+  container: () => Container,
   cgroups: CgroupManager,
-  opts: { stdio?: Stdio; signal?: AbortSignal } = {},
-): Promise<number> {
+  opts: StartOptions = {},
+): Promise<ProcessEnd> {
   const { pid, channel } = spawnContainerize(opts.stdio);
   const exited = libc.waitExit(pid);
   const stopForwarding = forwardSignals(pid);
-  // A cancelled build step: its PID 1 may ignore SIGINT (PID 1 does, without a handler).
   const kill = () => libc.kill(pid, L.SIGNALS.SIGKILL);
   opts.signal?.addEventListener("abort", kill);
   let record: ContainerRecord | undefined;
   let cgroup: Cgroup | undefined;
   let outcome: Outcome;
   try {
-    const wanted = describe();
-    record = wanted.record;
-    const container = store.create(record, wanted.prepare);
+    const { record: r, dir } = container();
+    record = r;
     cgroup = cgroups.create(record.id, record.hostConfig);
     cgroups.hostJoin(cgroup, pid);
-    const spec = buildSpec(record, container.dir, cgroups.selfJoinFiles(cgroup));
+    const init = record.hostConfig.init ? findInitBinary() : undefined;
+    const spec = buildSpec(record, dir, cgroups.selfJoinFiles(cgroup), init);
     libc.writeAll(channel, new TextEncoder().encode(JSON.stringify(spec) + "\n"));
-    store.updateState(record.id, () => ({
+    store.updateState(record.id, (s) => ({
       status: "running",
       pid,
       pidStartTime: processStartTime(pid) ?? undefined,
       startedAt: new Date().toISOString(),
+      restartCount: s.restartCount,
+      supervisorPid: Deno.pid,
+      supervisorStartTime: processStartTime(Deno.pid) ?? undefined,
     }));
     const failure = await startResult(channel);
+    opts.onStarted?.(failure);
     const { code: exitCode } = await exited;
     outcome = failure ? { failure } : { exitCode };
   } catch (err) {
     libc.kill(pid, L.SIGNALS.SIGKILL);
     await exited;
     if (cgroup) cgroups.remove(cgroup);
-    if (record) store.remove(record.id);
     throw err;
   } finally {
     stopForwarding();
@@ -177,26 +194,50 @@ export async function runContainer(
   debug(`container ${record.id.slice(0, 12)} ended: ${JSON.stringify(outcome)}`);
   const oomKilled = cgroups.oomKilled(cgroup);
   const left = cgroups.remove(cgroup);
-  if (outcome.failure) {
-    store.remove(record.id);
-    throw new StartError(outcome.failure.message, outcome.failure.exitCode);
-  }
-  if (record.hostConfig.autoRemove) {
-    store.remove(record.id);
-  } else {
-    store.updateState(record.id, (s) => ({
-      ...s,
-      status: "exited",
-      pid: 0,
-      exitCode: outcome.exitCode,
-      oomKilled,
-      finishedAt: new Date().toISOString(),
-    }));
-  }
+  store.updateState(record.id, (s) => ({
+    ...s,
+    status: "exited",
+    pid: 0,
+    exitCode: outcome.failure ? outcome.failure.exitCode : outcome.exitCode,
+    oomKilled,
+    finishedAt: new Date().toISOString(),
+    ...(outcome.failure ? { error: outcome.failure.message } : {}),
+  }));
+  if (outcome.failure) throw new StartError(outcome.failure.message, outcome.failure.exitCode);
   if (left.length) {
     throw new FlokaError(
       `could not remove the container's cgroup ${left.join(", ")}: it still has processes`,
     );
   }
-  return outcome.exitCode;
+  return { exitCode: outcome.exitCode, oomKilled };
+}
+
+/**
+ * Creates a container and runs its process once in the foreground (a build step); returns
+ * its exit code. When it cannot be started nothing of it is left; with `--rm` it is removed
+ * at the end.
+ */
+export async function runContainer(
+  store: ContainerStore,
+  describe: () => NewContainer,
+  cgroups: CgroupManager,
+  opts: StartOptions = {},
+): Promise<number> {
+  let created: Container | undefined;
+  try {
+    const end = await startProcess(
+      store,
+      () => {
+        const { record, prepare } = describe();
+        return created = store.create(record, prepare);
+      },
+      cgroups,
+      opts,
+    );
+    if (created!.record.hostConfig.autoRemove) store.remove(created!.record.id);
+    return end.exitCode;
+  } catch (err) {
+    if (created) store.remove(created.record.id);
+    throw err;
+  }
 }

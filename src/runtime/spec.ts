@@ -7,6 +7,7 @@ import { DEFAULT_CAPABILITIES } from "../../lib/capabilities.ts";
 import type { ContainerSpec, DeviceNode } from "../../lib/spec.ts";
 import type { Mount } from "../../lib/mount.ts";
 import type { ContainerRecord } from "../containers/store.ts";
+import { withInit } from "./init.ts";
 
 /**
  * The overlay root filesystem: the image's layers below, the container's own layer on top.
@@ -105,7 +106,9 @@ export function buildSpec(
   record: ContainerRecord,
   containerDir: string,
   cgroupJoinFiles: string[],
+  initBinary?: string,
 ): ContainerSpec {
+  const init = initBinary ? withInit(initBinary, [record.path, ...record.args]) : null;
   const etcMounts: Mount[] = ETC_FILES.map((file) => ({
     type: "bind",
     source: `${containerDir}/${file}`,
@@ -118,7 +121,7 @@ export function buildSpec(
     hostname: record.config.hostname,
     rootfs: `${containerDir}/rootfs`,
     rootMount: rootMount(record.lowerDirs.length),
-    mounts: [...systemMounts(record.hostConfig.networkMode), ...etcMounts],
+    mounts: [...systemMounts(record.hostConfig.networkMode), ...etcMounts, ...(init ? [init.mount] : [])],
     devices: DEVICES,
     devSymlinks: DEV_SYMLINKS,
     maskedPaths: MASKED_PATHS,
@@ -126,7 +129,7 @@ export function buildSpec(
     cgroupJoinFiles,
     network: record.hostConfig.networkMode,
     process: {
-      args: [record.path, ...record.args],
+      args: init?.args ?? [record.path, ...record.args],
       env: record.config.env,
       cwd: record.config.workingDir,
       user: record.config.user,

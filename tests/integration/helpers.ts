@@ -294,13 +294,23 @@ export class Store {
 
   /**
    * Kills every container still running and reaps every background Floka process. Only
-   * background processes can leave a container running, so a test without one costs nothing.
+   * background processes and detached supervisors can leave a container running, so a test
+   * without either costs nothing.
    * This is cleanup after a failed test, when Floka itself may be broken: besides the CLI it
    * uses the container directories and their cgroups to find the processes to kill.
    */
   async cleanUp(): Promise<void> {
-    if (this.backgrounds.length === 0) return;
-    const pids = new Set<number>();
+    // Detached containers' supervisors: killing one takes its container with it.
+    const supervisors = this.containerDirs().flatMap((id) => {
+      try {
+        const state = JSON.parse(Deno.readTextFileSync(`${this.containersDir}/${id}/state.json`));
+        return state.supervisorPid && state.status !== "exited" ? [state.supervisorPid as number] : [];
+      } catch {
+        return [];
+      }
+    });
+    if (this.backgrounds.length === 0 && supervisors.length === 0) return;
+    const pids = new Set<number>(supervisors);
     try {
       for (const id of await this.ids(false)) pids.add((await this.inspect(id)).State?.Pid ?? 0);
     } catch { /* the CLI is broken: the cgroups below still name the processes */ }

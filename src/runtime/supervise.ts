@@ -1,0 +1,172 @@
+/**
+ * The supervisor: the Floka process that owns a container while it runs, in the foreground
+ * (`floka run`, `floka start -a`) or detached (`floka run -d`, `floka start`). It starts
+ * the process, feeds everything it writes to the container's log (and, in the foreground,
+ * to Floka's own stdout and stderr), records how it ended, restarts it as its `--restart`
+ * policy says, and removes it at the end when it was run with `--rm`.
+ */
+import * as libc from "../../ffi/libc.ts";
+import * as L from "../../lib/linux.ts";
+import type { StartFailure } from "../../lib/spec.ts";
+import { logPath, LogWriter } from "../containers/logs.ts";
+import type { Container, ContainerStore, RestartPolicy } from "../containers/store.ts";
+import type { CgroupManager } from "./cgroups.ts";
+import { type ProcessEnd, startProcess, type Stdio } from "./run.ts";
+
+export interface SuperviseOptions {
+  /** Copy the container's output to Floka's own stdout and stderr too. */
+  foreground: boolean;
+  /** The container reads Floka's stdin (`-i`); otherwise /dev/null. */
+  stdin: boolean;
+  /**
+   * `-t`: the container's stdio is Floka's terminal itself. Its output then bypasses the
+   * log, until Floka relays a pseudo-terminal of its own.
+   */
+  terminal: boolean;
+  /** Told once, when the first start has run the command (null) or failed. */
+  onStarted?: (failure: StartFailure | null) => void;
+}
+
+/** Docker's restart delay: 100 ms, doubled at each restart, at most a minute. */
+const FIRST_DELAY_MS = 100;
+const MAX_DELAY_MS = 60_000;
+/** A process that ran this long starts the delays over, as in Docker. */
+const RESET_AFTER_MS = 10_000;
+
+/** Whether a policy restarts a process that ended with `exitCode` after `restarts` restarts. */
+export function shouldRestart(
+  policy: RestartPolicy | undefined,
+  exitCode: number,
+  restarts: number,
+  manuallyStopped: boolean,
+): boolean {
+  if (!policy || policy.name === "no" || manuallyStopped) return false;
+  if (policy.name === "on-failure") {
+    return exitCode !== 0 && (policy.maximumRetryCount === 0 || restarts < policy.maximumRetryCount);
+  }
+  return true; // always, unless-stopped
+}
+
+/**
+ * Runs the container (`first` creates it, or reads it back for `floka start`) until its
+ * process ends for good; returns the last exit code. A start failure (the command cannot
+ * be run) is thrown as StartError.
+ */
+export async function supervise(
+  store: ContainerStore,
+  first: () => Container,
+  cgroups: CgroupManager,
+  opts: SuperviseOptions,
+): Promise<number> {
+  let container: Container | undefined;
+  let delay = FIRST_DELAY_MS;
+  let onStarted = opts.onStarted;
+  for (;;) {
+    const load = container ? () => store.find(container!.record.id) : () => (container = first());
+    const io = new ContainerIo(opts);
+    const started = Date.now();
+    let end: ProcessEnd;
+    try {
+      end = await startProcess(store, () => io.attach(load()), cgroups, {
+        stdio: io.stdio,
+        onStarted: (failure) => {
+          onStarted?.(failure);
+          onStarted = undefined;
+        },
+      });
+    } finally {
+      await io.close();
+    }
+    const { record } = container!;
+    const state = store.find(record.id).state;
+    const restarts = state.restartCount ?? 0;
+    if (!shouldRestart(record.hostConfig.restartPolicy, end.exitCode, restarts, !!state.manuallyStopped)) {
+      if (record.hostConfig.autoRemove) store.remove(record.id);
+      return end.exitCode;
+    }
+    if (Date.now() - started >= RESET_AFTER_MS) delay = FIRST_DELAY_MS;
+    store.updateState(record.id, (s) => ({ ...s, status: "restarting", restartCount: restarts + 1 }));
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(delay * 2, MAX_DELAY_MS);
+    // `floka stop` during the delay ends it here.
+    if (store.find(record.id).state.manuallyStopped) {
+      store.updateState(record.id, (s) => ({ ...s, status: "exited" }));
+      if (record.hostConfig.autoRemove) store.remove(record.id);
+      return end.exitCode;
+    }
+  }
+}
+
+/**
+ * The container's stdin, stdout and stderr for one run of its process: pipes whose every
+ * byte goes to the json-file log (and to Floka's own stdout and stderr in the foreground).
+ */
+class ContainerIo {
+  readonly stdio: Stdio;
+  #open: number[] = [];
+  #copies: Promise<void>[] = [];
+  #log: LogWriter | null = null;
+  #pending: [stream: "stdout" | "stderr", fd: number][] = [];
+
+  constructor(private readonly opts: SuperviseOptions) {
+    const stdin = opts.stdin ? 0 : this.#keep(libc.open("/dev/null", L.O_RDONLY | L.O_CLOEXEC));
+    if (opts.terminal) {
+      this.stdio = [stdin, 1, 2];
+      return;
+    }
+    const [outRead, outWrite] = libc.pipe(L.O_CLOEXEC);
+    const [errRead, errWrite] = libc.pipe(L.O_CLOEXEC);
+    this.#keep(outWrite);
+    this.#keep(errWrite);
+    this.#pending = [["stdout", outRead], ["stderr", errRead]];
+    this.stdio = [stdin, outWrite, errWrite];
+  }
+
+  #keep(fd: number): number {
+    this.#open.push(fd);
+    return fd;
+  }
+
+  /** Starts copying once the container (and so its log file) is known. */
+  attach(container: Container): Container {
+    if (this.#pending.length) {
+      this.#log = new LogWriter(
+        logPath(container.dir, container.record.id),
+        container.record.hostConfig.logConfig,
+      );
+      for (const [stream, fd] of this.#pending) this.#copies.push(this.#copy(stream, fd));
+      this.#pending = [];
+    }
+    return container;
+  }
+
+  async #copy(stream: "stdout" | "stderr", fd: number): Promise<void> {
+    const out = stream === "stdout" ? Deno.stdout : Deno.stderr;
+    let echo = this.opts.foreground;
+    try {
+      await libc.readChunks(fd, (chunk) => {
+        this.#log?.write(stream, chunk);
+        if (!echo) return;
+        try {
+          for (let done = 0; done < chunk.length;) done += out.writeSync(chunk.subarray(done));
+        } catch {
+          echo = false; // our reader went away (`| head`): the log still gets everything
+        }
+      });
+    } finally {
+      libc.close(fd);
+    }
+  }
+
+  /**
+   * Called once the process has ended: every process of the container is gone with its
+   * PID 1, so once our own write ends are closed the pipes reach their end.
+   */
+  async close(): Promise<void> {
+    for (const fd of this.#open) libc.close(fd);
+    this.#open = [];
+    for (const [, fd] of this.#pending) libc.close(fd);
+    await Promise.allSettled(this.#copies);
+    this.#log?.close();
+  }
+}
