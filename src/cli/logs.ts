@@ -152,12 +152,19 @@ export const logsCommand = defineCommand(
     },
   },
   async ({ options, args, globals }) => {
-    const now = new Date();
-    const since = options.since ? parseLogTime(options.since, now, "since") : undefined;
-    const until = options.until ? parseLogTime(options.until, now, "until") : undefined;
-    const tail = parseTail(options.tail);
     const store = openStore(globals);
-    const container = store.find(args[0]);
+    const now = new Date();
+    let since, until, tail, container;
+    try {
+      since = options.since ? parseLogTime(options.since, now, "since") : undefined;
+      until = options.until ? parseLogTime(options.until, now, "until") : undefined;
+      tail = parseTail(options.tail);
+      container = store.find(args[0]);
+    } catch (err) {
+      // `docker logs` exits 1 for these (125 is for its own flag errors).
+      if (err instanceof FlokaError) throw new FlokaError(err.message, 1);
+      throw err;
+    }
     const id = container.record.id;
     // Read afresh at every poll: the supervisor, another process, records how the container ends.
     const stillRunning = () => {

@@ -735,11 +735,11 @@ Deno.test("floka logs: stdout and stderr to their own streams, -t, --tail, error
   assert.deepEqual([future.code, future.stdout, future.stderr], [0, "", ""]);
 
   const missing = await flokaLogs(t.dir, ["nope"]);
-  assert.equal(missing.code, 125);
+  assert.equal(missing.code, 1);
   assert.equal(missing.stderr, "floka: No such container: nope\n");
 
   const badSince = await flokaLogs(t.dir, ["--since", "soon", "web"]);
-  assert.equal(badSince.code, 125);
+  assert.equal(badSince.code, 1);
   assert.match(
     badSince.stderr,
     /invalid value for "since": failed to parse value as time or duration: "soon"/,
