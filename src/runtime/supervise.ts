@@ -9,7 +9,7 @@ import * as libc from "../../ffi/libc.ts";
 import * as L from "../../lib/linux.ts";
 import type { StartFailure } from "../../lib/spec.ts";
 import { logPath, LogWriter } from "../containers/logs.ts";
-import type { Container, ContainerStore, RestartPolicy } from "../containers/store.ts";
+import type { Container, ContainerState, ContainerStore, RestartPolicy } from "../containers/store.ts";
 import type { CgroupManager } from "./cgroups.ts";
 import { type ProcessEnd, startProcess, type Stdio } from "./run.ts";
 
@@ -78,7 +78,8 @@ export async function supervise(
       await io.close();
     }
     const { record } = container!;
-    const state = store.find(record.id).state;
+    const state = stateOf(store, record.id);
+    if (!state) return end.exitCode; // removed meanwhile (`floka rm -f`)
     const restarts = state.restartCount ?? 0;
     if (!shouldRestart(record.hostConfig.restartPolicy, end.exitCode, restarts, !!state.manuallyStopped)) {
       if (record.hostConfig.autoRemove) store.remove(record.id);
@@ -88,12 +89,23 @@ export async function supervise(
     store.updateState(record.id, (s) => ({ ...s, status: "restarting", restartCount: restarts + 1 }));
     await new Promise((resolve) => setTimeout(resolve, delay));
     delay = Math.min(delay * 2, MAX_DELAY_MS);
-    // `floka stop` during the delay ends it here.
-    if (store.find(record.id).state.manuallyStopped) {
+    // `floka stop` or `rm -f` during the delay ends it here.
+    const now = stateOf(store, record.id);
+    if (!now) return end.exitCode;
+    if (now.manuallyStopped) {
       store.updateState(record.id, (s) => ({ ...s, status: "exited" }));
       if (record.hostConfig.autoRemove) store.remove(record.id);
       return end.exitCode;
     }
+  }
+}
+
+/** The container's state, or null once it has been removed. */
+function stateOf(store: ContainerStore, id: string): ContainerState | null {
+  try {
+    return store.find(id).state;
+  } catch {
+    return null;
   }
 }
 
