@@ -1,11 +1,10 @@
 /** `floka build`: build an image from a Flokafile (Dockerfile syntax), as `docker build`. */
 import { FlokaError } from "../../lib/errors.ts";
 import { familiarReference, formatReference, parseReference } from "../../lib/reference.ts";
-import { findImage } from "../images/images.ts";
 import { defineCommand } from "./command.ts";
-import { type GlobalOptions, openStore, requireRoot } from "./context.ts";
+import { openStore, requireRoot } from "./context.ts";
 import { load } from "./lazy.ts";
-import { pull } from "./pull.ts";
+import { pullMissing } from "./pull.ts";
 
 /** Where the Flokafile is: `-f` as given (relative to the working directory), else in the context. */
 function flokafilePath(contextDir: string, file: string | undefined): string {
@@ -54,13 +53,6 @@ function buildArgs(given: string[]): Map<string, string> {
     }
   }
   return args;
-}
-
-async function pullBase(globals: GlobalOptions, reference: string, platform?: string) {
-  await pull(globals, reference, { platform });
-  const image = findImage(openStore(globals).store, reference);
-  if (!image) throw new FlokaError(`image ${reference} was pulled but cannot be found in the store`);
-  return image;
 }
 
 export const buildCommand = defineCommand(
@@ -154,7 +146,7 @@ export const buildCommand = defineCommand(
           noCache: options.noCache,
           network: options.network as "none" | "host",
           output,
-          pull: (ref, platform) => pullBase(globals, ref, platform),
+          pull: (ref, platform) => pullMissing(globals, ref, { platform }),
           signal: abort.signal,
         })
       );

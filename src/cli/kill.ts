@@ -1,8 +1,8 @@
 /** `floka kill`: send a signal to running containers, as `docker kill`. */
-import { describeError } from "../../lib/errors.ts";
 import { killContainer, parseSignal } from "../runtime/lifecycle.ts";
 import { defineCommand } from "./command.ts";
 import { openStore } from "./context.ts";
+import { forEachContainer } from "./output.ts";
 
 export const killCommand = defineCommand(
   {
@@ -24,16 +24,6 @@ export const killCommand = defineCommand(
   ({ options, args, globals }) => {
     const store = openStore(globals);
     const signal = parseSignal(options.signal);
-    let exitCode = 0;
-    for (const ref of args) {
-      try {
-        killContainer(store, ref, signal);
-        console.log(ref);
-      } catch (err) {
-        console.error(`floka: ${describeError(err)}`);
-        exitCode = 1;
-      }
-    }
-    return exitCode;
+    return forEachContainer(args, (ref) => killContainer(store, ref, signal));
   },
 );

@@ -57,10 +57,14 @@ export async function pull(
   return pulled.name;
 }
 
-/** For `floka run`: pulls a missing image and returns it. */
-export async function pullForRun(globals: GlobalOptions, reference: string): Promise<Image> {
+/** For `floka run` and `floka build`: pulls a missing image and returns it. */
+export async function pullMissing(
+  globals: GlobalOptions,
+  reference: string,
+  opts: { platform?: string } = {},
+): Promise<Image> {
   console.error(`Unable to find image '${familiarReference(parseReference(reference))}' locally`);
-  await pull(globals, reference);
+  await pull(globals, reference, opts);
   const image = findImage(storeRoot(globals.root), reference);
   if (!image) throw new FlokaError(`image ${reference} was pulled but cannot be found in the store`);
   return image;

@@ -1,10 +1,10 @@
 /** `floka restart`: stop, then start containers again, as `docker restart`. */
-import { describeError } from "../../lib/errors.ts";
 import { stopContainer } from "../runtime/lifecycle.ts";
 import { defineCommand } from "./command.ts";
 import { openStore, requireRoot } from "./context.ts";
+import { forEachContainer } from "./output.ts";
 import { startInBackground } from "./start.ts";
-import { parseTimeout } from "./stop.ts";
+import { parseTimeout, TIME_OPTION } from "./stop.ts";
 
 export const restartCommand = defineCommand(
   {
@@ -14,29 +14,16 @@ export const restartCommand = defineCommand(
     minArgs: 1,
     maxArgs: Infinity,
     options: {
-      time: {
-        short: "t",
-        long: "time",
-        value: "string",
-        help: "Seconds to wait for stop before killing the container (default 10)",
-      },
+      time: TIME_OPTION,
     },
   },
   async ({ options, args, globals }) => {
     requireRoot("restart");
     const store = openStore(globals);
     const timeout = parseTimeout(options.time);
-    let exitCode = 0;
-    for (const ref of args) {
-      try {
-        await stopContainer(store, ref, timeout);
-        await startInBackground(store, ref);
-        console.log(ref);
-      } catch (err) {
-        console.error(`floka: ${describeError(err)}`);
-        exitCode = 1;
-      }
-    }
-    return exitCode;
+    return await forEachContainer(args, async (ref) => {
+      await stopContainer(store, ref, timeout);
+      await startInBackground(store, ref);
+    });
   },
 );

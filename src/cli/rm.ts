@@ -1,6 +1,6 @@
 /** `floka rm`: remove containers; `-f` kills a running one first. */
 import * as libc from "../../ffi/libc.ts";
-import { describeError, FlokaError } from "../../lib/errors.ts";
+import { FlokaError } from "../../lib/errors.ts";
 import { SIGNALS } from "../../lib/linux.ts";
 import { isAlive } from "../containers/liveness.ts";
 import { reconcile } from "../containers/reconcile.ts";
@@ -9,6 +9,7 @@ import { CgroupManager } from "../runtime/cgroups.ts";
 import { markStopped } from "../runtime/lifecycle.ts";
 import { defineCommand } from "./command.ts";
 import { openStore } from "./context.ts";
+import { forEachContainer } from "./output.ts";
 
 /** Waits up to `ms` for the container's process to be gone. */
 async function waitGone(c: Container, ms: number): Promise<boolean> {
@@ -58,16 +59,6 @@ export const rmCommand = defineCommand(
   },
   async ({ options, args, globals }) => {
     const store = openStore(globals);
-    let exitCode = 0;
-    for (const ref of args) {
-      try {
-        await removeContainer(store, ref, options.force);
-        console.log(ref);
-      } catch (err) {
-        console.error(`floka: ${describeError(err)}`);
-        exitCode = 1;
-      }
-    }
-    return exitCode;
+    return await forEachContainer(args, (ref) => removeContainer(store, ref, options.force));
   },
 );

@@ -5,7 +5,7 @@ import { newContainerId, randomName, validateContainerName } from "../../lib/nam
 import { parseBytes } from "../../lib/units.ts";
 import type { ContainerRecord, ContainerStore, RestartPolicy } from "../containers/store.ts";
 import { findImage, type Image } from "../images/images.ts";
-import { pullForRun } from "./pull.ts";
+import { pullMissing } from "./pull.ts";
 import { CgroupManager } from "../runtime/cgroups.ts";
 import { parseLogOptions } from "../containers/logs.ts";
 import { startDetached } from "../runtime/detach.ts";
@@ -227,7 +227,7 @@ export const runCommand = defineCommand(
     const store = openStore(globals);
     const [imageRef, ...command] = args;
     // As `docker run`: an image that is not here is pulled first.
-    const image = findImage(store.store, imageRef) ?? await pullForRun(globals, imageRef);
+    const image = findImage(store.store, imageRef) ?? await pullMissing(globals, imageRef);
     const record = containerRecord(store, image, command, options);
     if (options.detach) {
       const container = store.create(record, prepareContainerDir(record));

@@ -1,5 +1,5 @@
 /** `floka start`: start stopped containers again, as `docker start`. */
-import { describeError, FlokaError } from "../../lib/errors.ts";
+import { FlokaError } from "../../lib/errors.ts";
 import { reconcile } from "../containers/reconcile.ts";
 import type { ContainerStore } from "../containers/store.ts";
 import { CgroupManager } from "../runtime/cgroups.ts";
@@ -8,6 +8,7 @@ import { markStopped } from "../runtime/lifecycle.ts";
 import { supervise } from "../runtime/supervise.ts";
 import { defineCommand } from "./command.ts";
 import { openStore, requireRoot } from "./context.ts";
+import { forEachContainer } from "./output.ts";
 
 /**
  * The container `ref` made ready for another run: same record, same writable layer. One
@@ -52,16 +53,6 @@ export const startCommand = defineCommand(
         terminal: false,
       });
     }
-    let exitCode = 0;
-    for (const ref of args) {
-      try {
-        await startInBackground(store, ref);
-        console.log(ref);
-      } catch (err) {
-        console.error(`floka: ${describeError(err)}`);
-        exitCode = 1;
-      }
-    }
-    return exitCode;
+    return await forEachContainer(args, (ref) => startInBackground(store, ref));
   },
 );

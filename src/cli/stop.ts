@@ -1,8 +1,9 @@
 /** `floka stop`: stop running containers, as `docker stop`. */
-import { describeError, FlokaError } from "../../lib/errors.ts";
+import { FlokaError } from "../../lib/errors.ts";
 import { parseSignal, stopContainer } from "../runtime/lifecycle.ts";
 import { defineCommand } from "./command.ts";
 import { openStore } from "./context.ts";
+import { forEachContainer } from "./output.ts";
 
 /** `-t`/`--time`: whole seconds, as Docker takes them. */
 export function parseTimeout(text: string | undefined): number {
@@ -10,6 +11,14 @@ export function parseTimeout(text: string | undefined): number {
   if (!/^-?\d+$/.test(text)) throw new FlokaError(`invalid argument "${text}" for "-t, --time" flag`);
   return Math.max(0, Number(text));
 }
+
+/** `-t`/`--time` of stop and restart. */
+export const TIME_OPTION = {
+  short: "t",
+  long: "time",
+  value: "string",
+  help: "Seconds to wait before killing the container (default 10)",
+} as const;
 
 export const stopCommand = defineCommand(
   {
@@ -19,12 +28,7 @@ export const stopCommand = defineCommand(
     minArgs: 1,
     maxArgs: Infinity,
     options: {
-      time: {
-        short: "t",
-        long: "time",
-        value: "string",
-        help: "Seconds to wait before killing the container (default 10)",
-      },
+      time: TIME_OPTION,
       signal: {
         short: "s",
         long: "signal",
@@ -37,16 +41,6 @@ export const stopCommand = defineCommand(
     const store = openStore(globals);
     const timeout = parseTimeout(options.time);
     const signal = options.signal === undefined ? undefined : parseSignal(options.signal);
-    let exitCode = 0;
-    for (const ref of args) {
-      try {
-        await stopContainer(store, ref, timeout, signal);
-        console.log(ref);
-      } catch (err) {
-        console.error(`floka: ${describeError(err)}`);
-        exitCode = 1;
-      }
-    }
-    return exitCode;
+    return await forEachContainer(args, (ref) => stopContainer(store, ref, timeout, signal));
   },
 );

@@ -1,9 +1,9 @@
 /** `floka wait`: block until containers stop, then print their exit codes, as `docker wait`. */
-import { describeError } from "../../lib/errors.ts";
 import { EXIT_UNKNOWN } from "../containers/reconcile.ts";
 import { waitStopped } from "../runtime/lifecycle.ts";
 import { defineCommand } from "./command.ts";
 import { openStore } from "./context.ts";
+import { forEachContainer } from "./output.ts";
 
 export const waitCommand = defineCommand(
   {
@@ -16,18 +16,10 @@ export const waitCommand = defineCommand(
   },
   async ({ args, globals }) => {
     const store = openStore(globals);
-    let exitCode = 0;
-    for (const ref of args) {
-      try {
-        const id = store.find(ref).record.id;
-        const state = await waitStopped(store, id);
-        // A --rm container is gone by the time it stopped; Docker prints its code all the same.
-        console.log(state?.exitCode ?? (state ? 0 : EXIT_UNKNOWN));
-      } catch (err) {
-        console.error(`floka: ${describeError(err)}`);
-        exitCode = 1;
-      }
-    }
-    return exitCode;
+    return await forEachContainer(args, async (ref) => {
+      const state = await waitStopped(store, store.find(ref).record.id);
+      // A --rm container is gone once it has stopped, and its exit code with it.
+      return state?.exitCode ?? (state ? 0 : EXIT_UNKNOWN);
+    });
   },
 );
