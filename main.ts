@@ -8,6 +8,7 @@
 const INTERNAL: Record<string, string> = {
   containerize: "./src/runtime/containerize_main.ts",
   supervise: "./src/runtime/supervisor_main.ts",
+  "exec-inside": "./src/runtime/exec_main.ts", // the inside of `floka exec`
 };
 const internal = INTERNAL[Deno.args[0]];
 const { main } = await import(internal ?? "./src/cli/program.ts");

@@ -19,7 +19,7 @@
  * machine hits all of them alike. Each section prints medians, minimums and ratios as a
  * markdown table, then its targets.
  *
- *   deno task bench [--only start|detach|pull|unpack|build] [--runs N] [--pull-runs N] [--unpack-runs N]
+ *   deno task bench [--only start|detach|exec|pull|unpack|build] [--runs N] [--pull-runs N] [--unpack-runs N]
  *                   [--build-runs N]
  *
  * (default: every section; 20 timed start runs per tool after 2 warm-up runs, 5 pulls, 7
@@ -48,6 +48,7 @@ import {
 } from "./common.ts";
 import { benchBuild } from "./build.ts";
 import { benchDetach } from "./detach.ts";
+import { benchExec } from "./exec.ts";
 import { benchPull } from "./pull.ts";
 import { benchUnpack } from "./unpack.ts";
 
@@ -58,7 +59,7 @@ const TARGET_RSS_MB = 60;
 const PODMAN_IMAGE = "localhost/floka-bench-busybox";
 const PODMAN_RUN_FLAGS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--network", "none"];
 
-const SECTIONS = ["start", "detach", "pull", "unpack", "build"] as const;
+const SECTIONS = ["start", "detach", "exec", "pull", "unpack", "build"] as const;
 type Section = typeof SECTIONS[number];
 
 interface Options {
@@ -69,7 +70,8 @@ interface Options {
   buildRuns: number;
 }
 
-const USAGE = "usage: deno task bench [--only start|detach|pull|unpack|build] [--runs N] [--pull-runs N] " +
+const USAGE =
+  "usage: deno task bench [--only start|detach|exec|pull|unpack|build] [--runs N] [--pull-runs N] " +
   "[--unpack-runs N] [--build-runs N]";
 
 function usage(message: string): never {
@@ -241,6 +243,7 @@ async function main(): Promise<void> {
   const sections: Record<Section, () => Promise<void>> = {
     start: () => benchStart(opts.runs),
     detach: () => benchDetach(opts.runs),
+    exec: () => benchExec(opts.runs),
     pull: () => benchPull(opts.pullRuns),
     unpack: () => benchUnpack(opts.unpackRuns),
     build: () => benchBuild(opts.buildRuns),

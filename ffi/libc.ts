@@ -101,9 +101,18 @@ const SYMBOLS = {
   // ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
   sendmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
   // ssize_t recvmsg(int fd, struct msghdr *msg, int flags), off the main thread: it waits
-  recvmsg_blocking: { name: "recvmsg", parameters: ["i32", "buffer", "i32"], result: "isize", nonblocking: true },
+  recvmsg_blocking: {
+    name: "recvmsg",
+    parameters: ["i32", "buffer", "i32"],
+    result: "isize",
+    nonblocking: true,
+  },
   // int poll(struct pollfd *fds, nfds_t nfds, int timeout), off the main thread: it waits
   poll_blocking: { name: "poll", parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  tcgetattr: { parameters: ["i32", "buffer"], result: "i32" }, // int tcgetattr(int fd, struct termios *t)
+  // int tcsetattr(int fd, int when, const struct termios *t)
+  tcsetattr: { parameters: ["i32", "i32", "buffer"], result: "i32" },
+  cfmakeraw: { parameters: ["buffer"], result: "void" }, // void cfmakeraw(struct termios *t)
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
@@ -163,7 +172,7 @@ const GROUPS: readonly (readonly (keyof typeof SYMBOLS)[])[] = [
   // the container's end of a pseudo-terminal (`exec -t`)
   ["setsid", "fchown", "posix_openpt", "unlockpt", "ioctl_value", "sendmsg"],
   // the host's end of a pseudo-terminal
-  ["grantpt", "ptsname_r", "recvmsg_blocking", "poll_blocking"],
+  ["grantpt", "ptsname_r", "recvmsg_blocking", "poll_blocking", "tcgetattr", "tcsetattr", "cfmakeraw"],
 ];
 
 const bound: Partial<Symbols> = {};
@@ -726,6 +735,26 @@ export async function receiveWithFd(
   // One descriptor is expected; any more would only leak.
   fds.slice(1).forEach((extra) => fn("close")(extra));
   return { bytes: n, fd: fds[0] ?? null };
+}
+
+/** A terminal's settings (glibc's struct termios, 60 bytes; room to spare), as tcgetattr(3) gives them. */
+export function tcgetattr(fd: number): Uint8Array<ArrayBuffer> {
+  const termios = new Uint8Array(128);
+  check(fn("tcgetattr")(fd, termios), "tcgetattr", [fd]);
+  return termios;
+}
+
+/** tcsetattr(3) with TCSANOW: applies `termios` at once, keeping input typed ahead. */
+export function tcsetattr(fd: number, termios: Uint8Array<ArrayBuffer>): void {
+  const TCSANOW = 0;
+  check(fn("tcsetattr")(fd, TCSANOW, termios), "tcsetattr", [fd]);
+}
+
+/** `termios` made raw by cfmakeraw(3): no echo, no line editing, no signals, no output processing. */
+export function cfmakeraw(termios: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+  const raw = termios.slice();
+  fn("cfmakeraw")(raw);
+  return raw;
 }
 
 /** poll(2) events. */

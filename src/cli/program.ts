@@ -16,6 +16,7 @@ import { VERSION } from "../version.ts";
 import { buildCommand } from "./build.ts";
 import type { CliCommand } from "./command.ts";
 import type { GlobalOptions } from "./context.ts";
+import { execCommand } from "./exec.ts";
 import { imagesCommand } from "./images.ts";
 import { importCommand } from "./import.ts";
 import { inspectCommand } from "./inspect.ts";
@@ -35,6 +36,7 @@ import { waitCommand } from "./wait.ts";
 
 const COMMANDS: readonly CliCommand[] = [
   buildCommand,
+  execCommand,
   imagesCommand,
   importCommand,
   inspectCommand,

@@ -24,12 +24,13 @@ const FORWARDED: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIG
 export class StartError extends FlokaError {}
 
 /**
- * Forwards signals to the container's PID 1 while it runs. Ctrl-C and Ctrl-\ typed on a
- * terminal already reach it (it shares our foreground process group), so those are only
- * kept from killing Floka, not sent a second time.
+ * Forwards signals to `pid` (a container's PID 1, an exec'd process) while it runs. Ctrl-C
+ * and Ctrl-\ typed on a terminal already reach it when it shares our foreground process
+ * group, so those are only kept from killing Floka, not sent a second time; a process with
+ * a terminal of its own (`ownTerminal`) gets them from us.
  */
-function forwardSignals(pid: number): () => void {
-  const fromTerminal = libc.isForegroundOnTerminal(0) ? ["SIGINT", "SIGQUIT"] : [];
+export function forwardSignals(pid: number, ownTerminal = false): () => void {
+  const fromTerminal = !ownTerminal && libc.isForegroundOnTerminal(0) ? ["SIGINT", "SIGQUIT"] : [];
   const removers = FORWARDED.map((sig) => {
     const handler = () => {
       if (!fromTerminal.includes(sig)) libc.kill(pid, L.SIGNALS[sig]);
