@@ -19,16 +19,20 @@
  * is refused rather than followed. The last component is always removed before it is
  * created again (files are opened with O_EXCL, which never follows a symlink), and every
  * metadata call (lchown, utimensat with AT_SYMLINK_NOFOLLOW, lsetxattr) acts on the name
- * itself; chmod is never applied to a symlink. On any failure the whole target is removed.
+ * itself; chmod is never applied to a symlink. On any failure the whole target is removed,
+ * by the thread that wrote there, before the failure is reported.
  *
- * Speed: a compressed layer of more than a few MiB is decompressed in a worker thread
- * running this same module, in parallel with the unpacking, as `gzip -d` runs beside tar;
- * the main thread hashes, parses and writes. File contents are written with few, large
- * synchronous calls, straight from the decompressor's buffers.
+ * Speed: the calling thread decompresses, and a worker thread running this same module
+ * hashes the tar stream, parses it and writes the files, as `gzip -d` runs beside tar; a
+ * pull unpacks several layers at once in a pool of such workers (UnpackWorkers), leaving
+ * the calling thread free for the downloads. Only a small layer, when there is no pool, is
+ * unpacked entirely on the calling thread. File contents are written with few, large
+ * synchronous calls, and creating the files is most of the time: on ext4 each new inode
+ * costs from 10 µs to half a millisecond (without a journal, ext4 skips inodes freed in the
+ * last minute, one by one, when it picks a new one).
  */
 import { createHash } from "node:crypto";
 import zlib from "node:zlib";
-import tar from "tar-stream";
 import type { Extract, Header } from "tar-stream";
 import * as libc from "../../ffi/libc.ts";
 import { type Digest, digestFromBytes } from "../../lib/digest.ts";
@@ -54,15 +58,32 @@ export interface UnpackResult {
   size: number;
 }
 
+/** How to unpack: in a worker of `workers`, or as the layer's size suggests (`thread`). */
+export interface UnpackOptions {
+  /**
+   * Worker threads to unpack in, for a caller that unpacks several layers at once (a pull):
+   * each layer, whatever its size, then has its tar stream hashed, parsed and written in
+   * one of them, and the calling thread only decompresses it.
+   */
+  workers?: UnpackWorkers;
+  /**
+   * Without `workers`: `auto` (the default) unpacks a small layer wholly on the calling
+   * thread, and a large one in a worker thread started for it while the calling thread
+   * decompresses, as `gzip -d` runs beside tar; `current` and `worker` force one way.
+   */
+  thread?: "auto" | "current" | "worker";
+}
+
 /**
  * Unpacks the layer `blob` into `target`, which must not exist or be an empty directory.
  * Throws a FlokaError naming the offending entry (or the broken stream) and removes
- * `target` when anything fails.
+ * `target` when anything fails; it returns or throws only once nothing writes there any more.
  */
 export async function unpackLayer(
   blob: ReadableStream<Uint8Array>,
-  compression: "gzip" | "zstd" | "none",
+  compression: Compression,
   target: string,
+  options: UnpackOptions = {},
 ): Promise<UnpackResult> {
   const root = target.replace(/\/+$/, "");
   try {
@@ -71,23 +92,23 @@ export async function unpackLayer(
     await blob.cancel().catch(() => {});
     throw err;
   }
-  const unpacker = new Unpacker(root);
-  let source: Uncompressed | null = null;
-  try {
-    source = await uncompressed(blob, compression);
-    return await extractStream(source, unpacker);
-  } catch (err) {
-    // Nothing is still writing: extractStream returns only once its consumer has stopped.
+  if (options.workers) return await unpackInWorker(blob, compression, root, options.workers);
+  const thread = options.thread ?? "auto";
+  let input = blob;
+  let here = thread === "current";
+  if (thread === "auto") {
     try {
-      Deno.removeSync(root, { recursive: true });
-    } catch {
-      // Nothing better to do: the error below is the one that matters.
+      ({ input, small: here } = await readAhead(blob));
+    } catch (err) {
+      removeQuietly(root);
+      throw asFlokaError(err);
     }
-    throw err instanceof FlokaError ? err : new FlokaError(oneLine(describeError(err)));
-  } finally {
-    source?.close();
   }
+  if (here) return await unpackHere(input, compression, root);
+  return await unpackInWorker(input, compression, root, null);
 }
+
+type Compression = "gzip" | "zstd" | "none";
 
 /** Creates `root`, or checks that it is an empty real directory (then it is ours alone). */
 function prepareTarget(root: string): void {
@@ -110,43 +131,67 @@ function prepareTarget(root: string): void {
   for (const _ of Deno.readDirSync(root)) throw refuse("the directory is not empty");
 }
 
-// ---------------------------------------------------------------------------------------
-// The byte pipeline: blob -> decompression -> sha256 and byte count -> tar parser.
-
-/** The uncompressed tar stream, and how to stop what produces it. */
-interface Uncompressed {
-  stream: ReadableStream<Uint8Array>;
-  close(): void;
+/**
+ * Unpacks on this thread: decompression, the diff_id's sha256, the tar parser and every
+ * file-system call. On failure the target is removed before this throws.
+ */
+async function unpackHere(input: ReadableStream<Uint8Array>, compression: Compression, root: string) {
+  try {
+    const unpacker = new Unpacker(root);
+    return await extractStream(compression === "none" ? input : inflate(input, compression), unpacker);
+  } catch (err) {
+    // Nothing is still writing: extractStream returns only once its consumer has stopped.
+    removeQuietly(root);
+    throw asFlokaError(err);
+  }
 }
 
+function asFlokaError(err: unknown): FlokaError {
+  return err instanceof FlokaError ? err : new FlokaError(oneLine(describeError(err)));
+}
+
+function removeQuietly(path: string): void {
+  try {
+    Deno.removeSync(path, { recursive: true });
+  } catch {
+    // Never made, or already gone; otherwise the caller's error is the one that matters.
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Unpacking in a worker thread.
+
 /**
- * A compressed layer that ends within this many bytes is decompressed on this thread;
- * a larger one in a worker, so that decompression (the costliest step, about as long as
- * writing the files) runs in parallel with the unpacking, as `gzip -d` does beside tar.
- * Below this size the worker's start-up (about 50 ms) would cost more than it saves.
+ * Without a pool of workers, a layer whose blob ends within this many bytes is unpacked
+ * on the calling thread: below it, starting a worker (about 15 ms of the calling thread
+ * and 50 ms of CPU for a new isolate that loads this module and Deno's Node layer) would
+ * cost more than it saves.
  */
 const WORKER_THRESHOLD = 4 * 1024 * 1024;
 
-async function uncompressed(
+/** Reads ahead to learn whether the blob is small; the bytes read are replayed. */
+async function readAhead(
   blob: ReadableStream<Uint8Array>,
-  compression: "gzip" | "zstd" | "none",
-): Promise<Uncompressed> {
-  if (compression === "none") return onThisThread(blob, null);
-  // Read ahead to learn whether the layer is small; the bytes read are replayed.
+): Promise<{ input: ReadableStream<Uint8Array>; small: boolean }> {
   const reader = blob.getReader();
   const head: Uint8Array[] = [];
   let headBytes = 0;
   let ended = false;
-  while (headBytes < WORKER_THRESHOLD) {
-    const { done, value } = await reader.read();
-    if (done) {
-      ended = true;
-      break;
+  try {
+    while (headBytes < WORKER_THRESHOLD) {
+      const { done, value } = await reader.read();
+      if (done) {
+        ended = true;
+        break;
+      }
+      head.push(value);
+      headBytes += value.length;
     }
-    head.push(value);
-    headBytes += value.length;
+  } catch (err) {
+    reader.cancel().catch(() => {});
+    throw err;
   }
-  const replayed = new ReadableStream<Uint8Array>({
+  const input = new ReadableStream<Uint8Array>({
     start(controller) {
       for (const chunk of head) controller.enqueue(chunk);
       head.length = 0;
@@ -161,184 +206,247 @@ async function uncompressed(
       return reader.cancel(reason);
     },
   }, { highWaterMark: 0 });
-  return ended ? onThisThread(replayed, compression) : inWorker(replayed, compression);
+  return { input, small: ended };
 }
 
-function onThisThread(input: ReadableStream<Uint8Array>, format: "gzip" | "zstd" | null): Uncompressed {
-  return { stream: format === null ? input : inflate(input, format), close() {} };
-}
-
-/** The name that makes this module, loaded in a worker, serve decompression. */
-const INFLATE_WORKER = "floka-layer-inflate";
+/** The name that makes this module, loaded in a worker, serve unpackInWorker. */
+const UNPACK_WORKER = "floka-layer-unpack";
 
 /**
- * Messages between inWorker and serveInflate; chunks cross by transfer. Both directions are
- * windowed: the worker acknowledges each compressed chunk as it takes it (`took`), and may
- * send an uncompressed batch only for each `more` it has been given.
+ * Messages between unpackInWorker and serveUnpack; chunks of the uncompressed tar stream
+ * cross by transfer. A worker unpacks one layer at a time: `unpack` starts one, its tar
+ * stream follows as `chunk`s and an `end`, or a `cancel`, which fails that stream. The
+ * worker acknowledges each chunk as its tar parser takes it (`took`), and is sent more only
+ * while fewer than INPUT_WINDOW bytes are untaken. Its last message for a layer is `done`
+ * or `error`, sent once it has stopped writing and, after a failure, removed the target;
+ * then it may be given the next layer.
  */
 type ToWorker =
-  | { format: "gzip" | "zstd" }
+  | { unpack: { target: string } }
   | { chunk: Uint8Array }
   | { end: true }
-  | { more: true };
+  | { cancel: string };
 type FromWorker =
-  | { took: true }
-  | { batch: Uint8Array }
-  | { done: true }
+  | { took: number }
+  | { done: UnpackResult }
   | { error: string };
 
-/**
- * Compressed bytes sent and not yet taken, and uncompressed batches the worker may send
- * ahead. The input window is deep because the main thread answers `took` only between
- * entries: a shallow one would leave the worker waiting for input.
- */
+/** Bytes sent to a worker and not yet taken by its tar parser. */
 const INPUT_WINDOW = 8 * 1024 * 1024;
-const OUTPUT_WINDOW = 4;
-/** Uncompressed bytes cross in batches of about this size: each message has a cost. */
+/** Bytes cross in batches of about this size: each message has a cost. */
 const BATCH = 1024 * 1024;
 
-/**
- * Decompresses `input` in a worker thread running this module. Hashing stays on the main
- * thread, which has time to spare while the worker decompresses.
- */
-function inWorker(input: ReadableStream<Uint8Array>, format: "gzip" | "zstd"): Uncompressed {
-  const worker = new Worker(import.meta.url, { type: "module", name: INFLATE_WORKER });
-  const reader = input.getReader();
-  const post = (message: ToWorker, transfer: Transferable[] = []) => worker.postMessage(message, transfer);
-  const arrived: Uint8Array[] = []; // batches not yet read
-  let finished = false;
-  let failure: Error | null = null;
-  let closed = false;
-  let wakeFeeder = () => {};
-  let wakeReader = () => {};
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    worker.terminate();
-    reader.cancel().catch(() => {});
-    wakeFeeder();
-    wakeReader();
-  };
-  const fail = (err: Error) => {
-    failure ??= err;
-    close();
-  };
+/** A worker thread running this module, and what it reports. */
+class LayerWorker {
+  readonly #worker = new Worker(import.meta.url, { type: "module", name: UNPACK_WORKER });
+  /** Why the worker has died (an uncaught error there: a bug, not a bad layer), or null. */
+  death: string | null = null;
+  onMessage: (data: FromWorker) => void = () => {};
+  onDeath: (why: string) => void = () => {};
 
-  // Compressed chunks go to the worker while fewer than INPUT_WINDOW bytes are untaken.
-  const untaken: number[] = [];
-  let untakenBytes = 0;
-  const feeder = async () => {
-    for (;;) {
-      while (untakenBytes >= INPUT_WINDOW && !closed) {
-        await new Promise<void>((resolve) => wakeFeeder = resolve);
-      }
-      if (closed) return;
-      const { done, value } = await reader.read();
-      if (closed) return;
-      if (done) return post({ end: true });
-      untaken.push(value.length);
-      untakenBytes += value.length;
-      // A copy: the caller's stream may share its buffers, and a transfer would detach them.
-      const chunk = value.slice();
-      post({ chunk }, [chunk.buffer]);
-    }
-  };
+  constructor() {
+    this.#worker.onmessage = ({ data }: MessageEvent<FromWorker>) => this.onMessage(data);
+    this.#worker.onerror = (event) => {
+      // An uncaught error ends the worker's event loop: nothing runs there any more.
+      event.preventDefault();
+      this.death ??= oneLine(event.message);
+      this.#worker.terminate();
+      this.onDeath(this.death);
+    };
+  }
 
-  worker.onmessage = ({ data }: MessageEvent<FromWorker>) => {
-    if (closed) return;
-    if ("took" in data) {
-      untakenBytes -= untaken.shift()!;
-      wakeFeeder();
-    } else if ("batch" in data) {
-      arrived.push(data.batch);
-      wakeReader();
-    } else if ("done" in data) {
-      finished = true;
-      close(); // everything has arrived
-    } else {
-      fail(new FlokaError(data.error));
-    }
-  };
-  worker.onerror = (event) => {
-    event.preventDefault();
-    fail(new FlokaError(`layer decompression failed: ${oneLine(event.message)}`));
-  };
-  post({ format });
-  for (let i = 0; i < OUTPUT_WINDOW; i++) post({ more: true });
-  feeder().catch((err) => fail(err instanceof Error ? err : new Error(String(err))));
+  post(message: ToWorker, transfer: Transferable[] = []): void {
+    this.#worker.postMessage(message, transfer);
+  }
 
-  const stream = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      while (arrived.length === 0 && !closed) await new Promise<void>((resolve) => wakeReader = resolve);
-      if (failure) throw failure;
-      const batch = arrived.shift();
-      if (batch === undefined) {
-        if (!finished) throw new FlokaError("layer decompression stopped");
-        return controller.close();
-      }
-      controller.enqueue(batch);
-      if (!closed) post({ more: true }); // one batch read, so the worker may send one more
-    },
-    cancel() {
-      close();
-    },
-  }, { highWaterMark: 0 });
-  return { stream, close };
+  terminate(): void {
+    this.death ??= "terminated";
+    this.#worker.terminate();
+  }
 }
 
-/** The worker side of inWorker. */
-function serveInflate(): void {
+/**
+ * A pool of worker threads for unpacking layers, started at once so that their start-up
+ * overlaps the caller's first downloads, and each reused from layer to layer. Dispose of it
+ * (`using`) once no unpackLayer with it is running: idle workers keep the process alive.
+ */
+export class UnpackWorkers implements Disposable {
+  readonly #idle: LayerWorker[] = [];
+  readonly #waiting: ((worker: LayerWorker) => void)[] = [];
+  #count = 0;
+  #closed = false;
+
+  /** At most `size` workers, of which `prestart` start at once. */
+  constructor(readonly size: number, prestart = size) {
+    for (let i = 0; i < Math.min(prestart, size); i++) this.#idle.push(new LayerWorker());
+    this.#count = this.#idle.length;
+  }
+
+  /** A live worker of the pool, once one is free. */
+  take(): Promise<LayerWorker> {
+    if (this.#closed) throw new Error("UnpackWorkers: used after it was disposed of");
+    for (let worker = this.#idle.pop(); worker; worker = this.#idle.pop()) {
+      if (!worker.death) return Promise.resolve(worker);
+      this.#count--;
+    }
+    if (this.#count < this.size) {
+      this.#count++;
+      return Promise.resolve(new LayerWorker());
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  /** Takes back a worker that take() handed out, when its layer is over. */
+  give(worker: LayerWorker): void {
+    if (worker.death) {
+      this.#count--;
+      const next = this.#waiting.shift();
+      if (next) {
+        this.#count++;
+        next(new LayerWorker());
+      }
+      return;
+    }
+    const next = this.#waiting.shift();
+    if (next) return next(worker);
+    if (this.#closed) {
+      worker.terminate();
+      this.#count--;
+      return;
+    }
+    this.#idle.push(worker);
+  }
+
+  [Symbol.dispose](): void {
+    this.#closed = true;
+    for (const worker of this.#idle.splice(0)) worker.terminate();
+  }
+}
+
+/**
+ * Unpacks `input` into `root` in a worker: one of `workers`, or else one started for it.
+ * This thread decompresses, and the worker hashes, parses and writes the tar stream; in a
+ * pull the workers are still the busier side (creating files is most of the work), and
+ * decompressing there too was slower. The worker owns the target from its first message
+ * on: whatever fails, this settles only after its last message for the layer, never while
+ * it may still be writing there.
+ */
+async function unpackInWorker(
+  input: ReadableStream<Uint8Array>,
+  compression: Compression,
+  root: string,
+  workers: UnpackWorkers | null,
+): Promise<UnpackResult> {
+  let worker: LayerWorker;
+  try {
+    worker = workers ? await workers.take() : new LayerWorker();
+  } catch (err) {
+    await input.cancel().catch(() => {});
+    removeQuietly(root);
+    throw asFlokaError(err);
+  }
+  // Batches are this thread's own copies. The caller's stream may share its buffers (a
+  // tee does), and a transfer would detach them: its chunks are copied.
+  const borrowed = compression === "none";
+  const source = borrowed ? input : inflate(input, compression).pipeThrough(batches(BATCH));
+  const outcome = await new Promise<PromiseSettledResult<UnpackResult>>((settle) => {
+    const reader = source.getReader();
+    let settled = false;
+    let inputFailure: { error: unknown } | null = null; // the cause to report
+    let untaken = 0;
+    let wakeFeeder = () => {};
+    const finish = (result: PromiseSettledResult<UnpackResult>) => {
+      if (settled) return;
+      settled = true;
+      worker.onMessage = () => {};
+      worker.onDeath = () => {};
+      reader.cancel().catch(() => {});
+      wakeFeeder();
+      settle(result);
+    };
+    const fail = (reason: FlokaError) => finish({ status: "rejected", reason });
+    worker.onMessage = (data) => {
+      if ("took" in data) {
+        untaken -= data.took;
+        wakeFeeder();
+      } else if ("done" in data) {
+        finish({ status: "fulfilled", value: data.done });
+      } else {
+        fail(inputFailure ? asFlokaError(inputFailure.error) : new FlokaError(data.error));
+      }
+    };
+    worker.onDeath = (why) => {
+      removeQuietly(root);
+      fail(new FlokaError(`unpacking failed: ${why}`));
+    };
+    if (worker.death) return worker.onDeath(worker.death);
+    worker.post({ unpack: { target: root } });
+    const feed = async () => {
+      for (;;) {
+        while (untaken >= INPUT_WINDOW && !settled) await new Promise<void>((wake) => wakeFeeder = wake);
+        if (settled) return;
+        const { done, value } = await reader.read();
+        if (settled) return;
+        if (done) return worker.post({ end: true });
+        untaken += value.length;
+        const chunk = borrowed ? value.slice() : value;
+        worker.post({ chunk }, [chunk.buffer as ArrayBuffer]);
+      }
+    };
+    feed().catch((error) => {
+      if (settled) return;
+      // The worker stops, removes the target and then sends its last message.
+      inputFailure = { error };
+      worker.post({ cancel: oneLine(describeError(error)) });
+    });
+  });
+  if (workers) workers.give(worker);
+  else worker.terminate();
+  if (outcome.status === "rejected") throw outcome.reason;
+  return outcome.value;
+}
+
+/** The worker side of unpackInWorker: unpacks the layers it is sent, one after another. */
+function serveUnpack(): void {
   const scope = globalThis as unknown as {
     onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
     postMessage(message: FromWorker, transfer?: Transferable[]): void;
   };
-  let input!: ReadableStreamDefaultController<Uint8Array>;
-  let credits = 0;
-  let wake = () => {};
-  const run = async (format: "gzip" | "zstd") => {
-    const compressed = new ReadableStream<Uint8Array>({
-      start(controller) {
-        input = controller;
+  loadTarStream().catch(() => {}); // now, while the first layer is still on its way
+  /** The input of the layer being unpacked; null between layers, when input is stale. */
+  let job: { queue: Uint8Array[]; ended: boolean; failure: Error | null; wake(): void } | null = null;
+  const start = (target: string) => {
+    const current = { queue: [] as Uint8Array[], ended: false, failure: null as Error | null, wake() {} };
+    job = current;
+    const input = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        while (current.queue.length === 0 && !current.ended && !current.failure) {
+          await new Promise<void>((resolve) => current.wake = resolve);
+        }
+        if (current.failure) throw current.failure;
+        const chunk = current.queue.shift();
+        if (chunk === undefined) return controller.close();
+        scope.postMessage({ took: chunk.length });
+        controller.enqueue(chunk);
       },
-    }, { highWaterMark: Infinity }); // bounded by the sender's window
-    const taking = compressed.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>(
-        {
-          transform(chunk, out) {
-            scope.postMessage({ took: true });
-            out.enqueue(chunk);
-          },
-        },
-        undefined,
-        { highWaterMark: 0 },
-      ),
-    );
-    const batched = inflate(taking, format).pipeThrough(batches(BATCH));
-    try {
-      for await (const batch of batched) {
-        while (credits === 0) await new Promise<void>((resolve) => wake = resolve);
-        credits--;
-        scope.postMessage({ batch }, [batch.buffer]);
-      }
-      scope.postMessage({ done: true });
-    } catch (err) {
-      scope.postMessage({ error: err instanceof FlokaError ? err.message : oneLine(describeError(err)) });
-    }
+    }, { highWaterMark: 0 });
+    unpackHere(input, "none", target)
+      .then(
+        (done): FromWorker => ({ done }),
+        (err): FromWorker => ({ error: asFlokaError(err).message }),
+      )
+      .then((last) => {
+        job = null;
+        scope.postMessage(last);
+      });
   };
   scope.onmessage = ({ data }) => {
-    if ("format" in data) {
-      run(data.format);
-    } else if ("chunk" in data || "end" in data) {
-      try {
-        if ("chunk" in data) input.enqueue(data.chunk);
-        else input.close();
-      } catch {
-        // The pipeline has already failed and said so; the main thread stops the worker.
-      }
-    } else {
-      credits++;
-      wake();
-    }
+    if ("unpack" in data) return start(data.unpack.target);
+    if (!job) return; // the rest of a layer that has already failed
+    if ("chunk" in data) job.queue.push(data.chunk);
+    else if ("end" in data) job.ended = true;
+    else job.failure = new FlokaError(data.cancel);
+    job.wake();
   };
 }
 
@@ -346,10 +454,10 @@ function serveInflate(): void {
  * Joins chunks into fresh buffers of at least `size` bytes (the last may be shorter). They
  * are always copies, never the decompressor's own buffers, so they can be transferred.
  */
-function batches(size: number): TransformStream<Uint8Array, Uint8Array<ArrayBuffer>> {
+function batches(size: number): TransformStream<Uint8Array, Uint8Array> {
   let parts: Uint8Array[] = [];
   let length = 0;
-  const emit = (out: TransformStreamDefaultController<Uint8Array<ArrayBuffer>>) => {
+  const emit = (out: TransformStreamDefaultController<Uint8Array>) => {
     if (length === 0) return;
     out.enqueue(concat(parts, length));
     parts = [];
@@ -552,12 +660,25 @@ class ZstdFrames {
   }
 }
 
+let tarStreamModule: Promise<typeof import("tar-stream")> | null = null;
+
+/**
+ * tar-stream, loaded on first use: a pull's calling thread, which only decompresses, never
+ * needs it (it takes some 15 ms to load), and its workers load it as they start.
+ */
+function loadTarStream(): Promise<typeof import("tar-stream")> {
+  return tarStreamModule ??= import("tar-stream");
+}
+
 /** Feeds the tar stream to tar-stream while the unpacker consumes its entries. */
-async function extractStream(source: Uncompressed, unpacker: Unpacker): Promise<UnpackResult> {
-  const reader = source.stream.getReader();
+async function extractStream(
+  tarStream: ReadableStream<Uint8Array>,
+  unpacker: Unpacker,
+): Promise<UnpackResult> {
+  const reader = tarStream.getReader();
   const hash = createHash("sha256");
   let size = 0;
-  const extract = tar.extract();
+  const extract = (await loadTarStream()).extract();
   keepRawPax(extract);
   // The first failure, wherever it happens, is the cause: a broken stream (bad gzip, say)
   // then also fails the consumer, with a less telling error.
@@ -796,6 +917,7 @@ class Unpacker {
     parent.set(name, { kind: "file" });
     // O_EXCL (createNew) never follows a symlink, and mode 0600 holds until chown and
     // chmod have run: the final mode may be setuid, or the file a secret.
+    // (Deno.writeFileSync would add an fchmod to the same mode.)
     const create = { createNew: true, write: true, mode: 0o600 } as const;
     if (size <= SMALL_FILE) {
       const chunks: Uint8Array[] = [];
@@ -804,12 +926,11 @@ class Unpacker {
         chunks.push(chunk);
         length += chunk.length;
       }
-      Deno.writeFileSync(path, chunks.length === 1 ? chunks[0] : concat(chunks, length), create);
+      using file = Deno.openSync(path, create);
+      writeAll(file, chunks.length === 1 ? chunks[0] : concat(chunks, length));
     } else {
       using file = Deno.openSync(path, create);
-      for await (const chunk of data) {
-        for (let done = 0; done < chunk.length;) done += file.writeSync(chunk.subarray(done));
-      }
+      for await (const chunk of data) writeAll(file, chunk);
     }
     this.#applyMeta(path, meta, "file");
   }
@@ -1005,7 +1126,7 @@ async function discard(data: AsyncIterable<Uint8Array>): Promise<void> {
   }
 }
 
-function concat(chunks: Uint8Array[], length: number): Uint8Array<ArrayBuffer> {
+function concat(chunks: Uint8Array[], length: number): Uint8Array {
   const out = new Uint8Array(length);
   let at = 0;
   for (const chunk of chunks) {
@@ -1015,6 +1136,10 @@ function concat(chunks: Uint8Array[], length: number): Uint8Array<ArrayBuffer> {
   return out;
 }
 
+function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
+  for (let done = 0; done < bytes.length;) done += file.writeSync(bytes.subarray(done));
+}
+
 // Loaded as the decompression worker (see inWorker): serve requests. This comes last, so
 // that everything the worker uses is initialized.
-if ((globalThis as { name?: unknown }).name === INFLATE_WORKER) serveInflate();
+if ((globalThis as { name?: unknown }).name === UNPACK_WORKER) serveUnpack();

@@ -12,7 +12,7 @@ import zlib from "node:zlib";
 import tar from "tar-stream";
 import * as libc from "../../ffi/libc.ts";
 import { FlokaError } from "../../lib/errors.ts";
-import { unpackLayer } from "../../src/images/unpack.ts";
+import { unpackLayer, type UnpackOptions, UnpackWorkers } from "../../src/images/unpack.ts";
 
 const isRoot = libc.geteuid() === 0;
 const needsRoot = { ignore: !isRoot };
@@ -214,8 +214,14 @@ async function unpack(
   bytes: Uint8Array,
   target: string,
   compression: "gzip" | "zstd" | "none" = "none",
+  options: UnpackOptions = {},
 ): Promise<{ diffId: string; size: number }> {
-  return await unpackLayer(new Blob([bytes as Uint8Array<ArrayBuffer>]).stream(), compression, target);
+  return await unpackLayer(
+    new Blob([bytes as Uint8Array<ArrayBuffer>]).stream(),
+    compression,
+    target,
+    options,
+  );
 }
 
 function exists(path: string): boolean {
@@ -472,7 +478,7 @@ Deno.test("unpackLayer: multi-member gzip (as eStargz writes) and bytes after th
   assert.equal(Deno.readTextFileSync(`${box.target}/b`), "B".repeat(3000));
 });
 
-Deno.test("unpackLayer: large layers are decompressed off the main thread, gzip and zstd", async () => {
+Deno.test("unpackLayer: large layers are unpacked in a worker thread, gzip, zstd and uncompressed", async () => {
   // Random bytes do not compress, so the blob passes the worker threshold (a few MiB).
   const big = new Uint8Array(6 * 1024 * 1024);
   for (let i = 0; i < big.length; i += 65536) crypto.getRandomValues(big.subarray(i, i + 65536));
@@ -481,7 +487,8 @@ Deno.test("unpackLayer: large layers are decompressed off the main thread, gzip 
     { header: { name: "big.bin", mode: 0o600 }, data: big },
     { header: { name: "after" }, data: "a" },
   ]);
-  for (const [compression, blob] of [["gzip", await gzip(layer)], ["zstd", zstd(layer)]] as const) {
+  const blobs = [["gzip", await gzip(layer)], ["zstd", zstd(layer)], ["none", layer]] as const;
+  for (const [compression, blob] of blobs) {
     using box = sandbox();
     const result = await unpack(blob, box.target, compression);
     assert.deepEqual(result, { diffId: sha256(layer), size: layer.length }, compression);
@@ -516,6 +523,71 @@ Deno.test("unpackLayer: a broken large layer fails cleanly through the worker", 
       return true;
     });
     assert.ok(!exists(box.target), `${what}: the target is removed`);
+  }
+});
+
+/** A stream of `bytes` in chunks of 64 KiB that fails with `error` after `failAfter` bytes. */
+function failingStream(bytes: Uint8Array, failAfter: number, error: Error): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      await new Promise((resolve) => setTimeout(resolve, 0)); // as a download: in turns
+      if (at >= failAfter) return controller.error(error);
+      const end = Math.min(at + 65536, failAfter);
+      controller.enqueue(bytes.slice(at, end));
+      at = end;
+    },
+  });
+}
+
+Deno.test("unpackLayer: a stream that fails midway fails the worker's layer, and the target is gone first", async () => {
+  // Many small files, then more: the worker is busy writing when the stream fails.
+  const entries: Entry[] = [];
+  for (let i = 0; i < 300; i++) entries.push({ header: { name: `d/f${i}` }, data: "x".repeat(20_000) });
+  const layer = await tarOf(entries);
+  const failure = new FlokaError("the registry went away");
+  using workers = new UnpackWorkers(1);
+  for (const options of [{ thread: "worker" }, { workers }] as const) {
+    for (const compression of ["none", "gzip"] as const) {
+      using box = sandbox();
+      const blob = compression === "gzip" ? await gzip(layer) : layer;
+      const stream = failingStream(blob, Math.floor(blob.length * 0.6), failure);
+      await assert.rejects(unpackLayer(stream, compression, box.target, options), (err) => {
+        assert.equal(err, failure, "the stream's own error");
+        return true;
+      });
+      assert.ok(!exists(box.target), `${compression}: the target is removed before the promise settles`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.ok(!exists(box.target), `${compression}: and nothing writes there afterwards`);
+    }
+  }
+  // The pool's worker is still good.
+  using box = sandbox();
+  const result = await unpack(layer, box.target, "none", { workers });
+  assert.deepEqual(result, { diffId: sha256(layer), size: layer.length });
+  assert.equal(Deno.readTextFileSync(`${box.target}/d/f299`), "x".repeat(20_000));
+});
+
+Deno.test("unpackLayer: a pool of one worker serves layers that wait for it, in turn", async () => {
+  const layers = await Promise.all(
+    [0, 1, 2].map((n) => tarOf([{ header: { name: `layer${n}/f` }, data: `content ${n}` }])),
+  );
+  using workers = new UnpackWorkers(1, 0); // none started in advance: the first is started on demand
+  const boxes = layers.map(() => sandbox());
+  try {
+    const results = await Promise.all(
+      layers.map((layer, n) =>
+        n === 1
+          ? unpack(zstd(layer), boxes[n].target, "zstd", { workers })
+          : unpack(layer, boxes[n].target, "none", { workers })
+      ),
+    );
+    for (const [n, layer] of layers.entries()) {
+      assert.deepEqual(results[n], { diffId: sha256(layer), size: layer.length });
+      assert.equal(Deno.readTextFileSync(`${boxes[n].target}/layer${n}/f`), `content ${n}`);
+    }
+  } finally {
+    for (const box of boxes) box[Symbol.dispose]();
   }
 });
 
@@ -875,31 +947,47 @@ const attacks: Attack[] = [
   },
 ];
 
+/** Unpacks `attack`'s layer next to the sentinel and checks that it is refused or confined. */
+async function withstand(attack: Attack, options: UnpackOptions): Promise<void> {
+  using box = sandbox();
+  const before = surroundings(box);
+  const passwdBefore = Deno.lstatSync("/etc/passwd");
+  const layer = await attack.layer(box);
+  if (attack.refused) {
+    await assert.rejects(unpack(layer, box.target, attack.compression, options), (err) => {
+      assert.ok(err instanceof FlokaError, `a FlokaError, not ${err}`);
+      assert.match(err.message, attack.refused!);
+      assert.ok(!err.message.includes("\n"), "one line");
+      return true;
+    });
+    assert.ok(!exists(box.target), "the target is removed");
+  } else {
+    await unpack(layer, box.target, attack.compression, options);
+    attack.confined!(box);
+  }
+  assert.deepEqual(surroundings(box), before, "nothing outside the target changed");
+  const passwdAfter = Deno.lstatSync("/etc/passwd");
+  assert.deepEqual([passwdAfter.nlink, passwdAfter.mtime], [passwdBefore.nlink, passwdBefore.mtime]);
+  assert.ok(!exists(hostCanary));
+}
+
 for (const attack of attacks) {
   Deno.test({
     name: `unpackLayer refuses or confines: ${attack.name}`,
     ignore: attack.root === true && !isRoot,
-    async fn() {
-      using box = sandbox();
-      const before = surroundings(box);
-      const passwdBefore = Deno.lstatSync("/etc/passwd");
-      const layer = await attack.layer(box);
-      if (attack.refused) {
-        await assert.rejects(unpack(layer, box.target, attack.compression), (err) => {
-          assert.ok(err instanceof FlokaError, `a FlokaError, not ${err}`);
-          assert.match(err.message, attack.refused!);
-          assert.ok(!err.message.includes("\n"), "one line");
-          return true;
-        });
-        assert.ok(!exists(box.target), "the target is removed");
-      } else {
-        await unpack(layer, box.target, attack.compression);
-        attack.confined!(box);
-      }
-      assert.deepEqual(surroundings(box), before, "nothing outside the target changed");
-      const passwdAfter = Deno.lstatSync("/etc/passwd");
-      assert.deepEqual([passwdAfter.nlink, passwdAfter.mtime], [passwdBefore.nlink, passwdBefore.mtime]);
-      assert.ok(!exists(hostCanary));
-    },
+    fn: () => withstand(attack, { thread: "current" }),
   });
 }
+
+Deno.test("unpackLayer in a pool's worker refuses or confines the whole corpus, one layer after another", async () => {
+  // One worker for all: after each refused layer it must be as good as new.
+  using workers = new UnpackWorkers(1);
+  for (const attack of attacks) {
+    if (attack.root === true && !isRoot) continue;
+    try {
+      await withstand(attack, { workers });
+    } catch (err) {
+      throw new Error(`${attack.name}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+});
