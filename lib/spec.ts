@@ -22,6 +22,10 @@ export interface ProcessSpec {
   user: string;
   /** The bounding capability set (`CAP_*` names); every other capability is dropped. */
   capabilities: string[];
+  /** A terminal of the container's own (`-t`), its master sent back on the sync channel. */
+  terminal?: boolean;
+  /** That terminal's first window size: Floka's, so the command sees it from the start. */
+  windowSize?: { rows: number; cols: number } | null;
 }
 
 export interface ContainerSpec {

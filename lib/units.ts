@@ -51,3 +51,28 @@ export function humanDuration(ms: number): string {
   if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
   return `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
 }
+
+/**
+ * Docker's ParseCPUs (`--cpus 1.5`): a decimal number of CPUs as billionths of a CPU.
+ * The decimals are read as digits, not through a float; more than nine is "too precise", as in Docker.
+ */
+export function parseNanoCpus(text: string): number {
+  const m = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(text.trim());
+  if (!m || (m[2] === "" && !m[3])) throw new FlokaError(`failed to parse ${text} as a rational number`);
+  const fraction = (m[3] ?? "").replace(/0+$/, "");
+  if (fraction.length > 9) throw new FlokaError("value is too precise");
+  const nano = Number(m[2] || "0") * 1e9 + Number(fraction.padEnd(9, "0") || "0");
+  return m[1] === "-" ? -nano : nano;
+}
+
+/** go-units' BytesSize, as `docker stats` shows memory: binary units, four significant digits (`1.953MiB`). */
+export function binarySize(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+  let i = 0;
+  let n = bytes;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${Number(n.toPrecision(4))}${units[i]}`;
+}

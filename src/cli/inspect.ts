@@ -48,7 +48,15 @@ export function inspectView(c: Container) {
       AutoRemove: record.hostConfig.autoRemove,
       NetworkMode: record.hostConfig.networkMode,
       Memory: record.hostConfig.memory,
+      MemorySwap: record.hostConfig.memorySwap ?? 0,
+      NanoCpus: record.hostConfig.nanoCpus ?? 0,
       CpuShares: record.hostConfig.cpuShares,
+      CpuPeriod: record.hostConfig.cpuPeriod ?? 0,
+      CpuQuota: record.hostConfig.cpuQuota ?? 0,
+      CpusetCpus: record.hostConfig.cpusetCpus ?? "",
+      // Docker shows no limit as null (0 and -1 both mean none).
+      PidsLimit: record.hostConfig.pidsLimit ? record.hostConfig.pidsLimit : null,
+      BlkioWeight: record.hostConfig.blkioWeight ?? 0,
       RestartPolicy: {
         Name: record.hostConfig.restartPolicy?.name ?? "no",
         MaximumRetryCount: record.hostConfig.restartPolicy?.maximumRetryCount ?? 0,

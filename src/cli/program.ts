@@ -30,6 +30,7 @@ import { rmCommand } from "./rm.ts";
 import { rmiCommand } from "./rmi.ts";
 import { runCommand } from "./run.ts";
 import { startCommand } from "./start.ts";
+import { statsCommand } from "./stats.ts";
 import { stopCommand } from "./stop.ts";
 import { tagCommand } from "./tag.ts";
 import { waitCommand } from "./wait.ts";
@@ -51,6 +52,7 @@ const COMMANDS: readonly CliCommand[] = [
   rmiCommand,
   runCommand,
   startCommand,
+  statsCommand,
   stopCommand,
   tagCommand,
   waitCommand,

@@ -2,11 +2,10 @@
 import { DEFAULT_PATH, envFileLines, envFromOption, envKey, mergeEnv } from "../../lib/env.ts";
 import { FlokaError } from "../../lib/errors.ts";
 import { newContainerId, randomName, validateContainerName } from "../../lib/names.ts";
-import { parseBytes } from "../../lib/units.ts";
 import type { ContainerRecord, ContainerStore, RestartPolicy } from "../containers/store.ts";
 import { findImage, type Image } from "../images/images.ts";
 import { pullMissing } from "./pull.ts";
-import { CgroupManager } from "../runtime/cgroups.ts";
+import { CgroupManager, type ResolvedLimits, resolveLimits } from "../runtime/cgroups.ts";
 import { parseLogOptions } from "../containers/logs.ts";
 import { startDetached } from "../runtime/detach.ts";
 import { findInitBinary } from "../runtime/init.ts";
@@ -60,7 +59,22 @@ const RUN_SPEC = {
       help: "Connect the container to a network: none (own namespace, loopback only) or host",
     },
     memory: { short: "m", long: "memory", value: "bytes", help: "Memory limit (e.g. 512m, 1g)" },
+    memorySwap: {
+      long: "memory-swap",
+      value: "bytes",
+      help: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap",
+    },
     cpuShares: { short: "c", long: "cpu-shares", value: "int", help: "CPU shares (relative weight)" },
+    cpus: { long: "cpus", value: "decimal", help: "Number of CPUs" },
+    cpuPeriod: { long: "cpu-period", value: "int", help: "Limit CPU CFS (Completely Fair Scheduler) period" },
+    cpuQuota: { long: "cpu-quota", value: "int", help: "Limit CPU CFS (Completely Fair Scheduler) quota" },
+    cpusetCpus: { long: "cpuset-cpus", value: "string", help: "CPUs in which to allow execution (0-3, 0,1)" },
+    pidsLimit: { long: "pids-limit", value: "int", help: "Tune container pids limit (set -1 for unlimited)" },
+    blkioWeight: {
+      long: "blkio-weight",
+      value: "uint16",
+      help: "Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)",
+    },
     entrypoint: {
       long: "entrypoint",
       value: "string",
@@ -74,7 +88,7 @@ const RUN_SPEC = {
     tty: {
       short: "t",
       long: "tty",
-      help: "Give the container the terminal Floka runs in (stdin must be one)",
+      help: "Allocate a pseudo-TTY",
     },
     detach: { short: "d", long: "detach", help: "Run container in background and print container ID" },
     restart: {
@@ -98,9 +112,6 @@ const RUN_SPEC = {
 
 export type RunOptions = ParsedOptions<typeof RUN_SPEC>;
 
-/** Docker's minimum for --memory. */
-const MIN_MEMORY = 6 * 1024 * 1024;
-
 /** The container's environment: the image's (or a default PATH), HOSTNAME, then --env-file, then -e. */
 function containerEnv(image: Image, hostname: string, opts: RunOptions): string[] {
   const hostEnv = (key: string) => Deno.env.get(key);
@@ -117,6 +128,8 @@ function containerEnv(image: Image, hostname: string, opts: RunOptions): string[
   let env = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`];
   const imageEnv = image.config?.config?.Env ?? [];
   env = mergeEnv(env, imageEnv.filter((e) => envKey(e) !== "HOSTNAME"));
+  // As Docker: a terminal comes with TERM, unless the image or -e says otherwise.
+  if (opts.tty && !env.some((e) => envKey(e) === "TERM")) env = mergeEnv(env, ["TERM=xterm"]);
   return mergeEnv(env, given);
 }
 
@@ -159,12 +172,23 @@ function networkMode(value: string): "none" | "host" {
   );
 }
 
+/**
+ * The resource limits of the command line, checked with Docker's rules against what the
+ * kernel offers; Docker's warnings for limits it cannot apply go to stderr.
+ */
+export function resourceLimits(opts: RunOptions, cgroups = new CgroupManager()): ResolvedLimits {
+  const { limits, warnings } = resolveLimits(opts, () => cgroups.support());
+  for (const warning of warnings) console.error(`WARNING: ${warning}`);
+  return limits;
+}
+
 /** Turns the command line into a container record (nothing is written yet). */
 export function containerRecord(
   store: ContainerStore,
   image: Image,
   command: string[],
   opts: RunOptions,
+  limits: ResolvedLimits = resourceLimits(opts),
 ): ContainerRecord {
   const id = newContainerId();
   const network = networkMode(opts.network);
@@ -172,14 +196,6 @@ export function containerRecord(
   const workingDir = opts.workdir ?? (image.config?.config?.WorkingDir || "/");
   if (!workingDir.startsWith("/")) {
     throw new FlokaError(`the working directory '${workingDir}' is invalid: it needs to be an absolute path`);
-  }
-  const memory = opts.memory ? parseBytes(opts.memory) : 0;
-  if (memory > 0 && memory < MIN_MEMORY) throw new FlokaError("Minimum memory limit allowed is 6MB");
-  const cpuShares = opts.cpuShares ? Number(opts.cpuShares) : 0;
-  if (!Number.isInteger(cpuShares) || cpuShares < 0) {
-    throw new FlokaError(
-      `invalid --cpu-shares ${JSON.stringify(opts.cpuShares)}: a whole number is expected`,
-    );
   }
   let name = opts.name ? validateContainerName(opts.name) : randomName();
   while (!opts.name && store.nameInUse(name)) name = `${randomName()}_${Math.floor(Math.random() * 10)}`;
@@ -203,12 +219,12 @@ export function containerRecord(
       entrypoint,
       cmd,
       stopSignal: image.config?.config?.StopSignal,
+      tty: opts.tty,
     },
     hostConfig: {
       autoRemove: !!opts.rm,
       networkMode: network,
-      memory,
-      cpuShares,
+      ...limits,
       restartPolicy,
       init: opts.init,
       logConfig: parseLogOptions(opts.logOpt),
@@ -220,15 +236,17 @@ export const runCommand = defineCommand(
   RUN_SPEC,
   async ({ options, args, globals }) => {
     requireRoot("run");
-    if (options.tty && options.detach) {
-      throw new FlokaError("-t with -d needs floka attach, which this version does not have: drop -t");
+    // Docker's rule: a terminal to type into is needed only when stdin goes to the container.
+    if (options.tty && options.interactive && !options.detach && !Deno.stdin.isTerminal()) {
+      throw new FlokaError("the input device is not a TTY");
     }
-    if (options.tty && !Deno.stdin.isTerminal()) throw new FlokaError("the input device is not a TTY");
+    // Bad limits fail before an image is pulled or anything is made.
+    const limits = resourceLimits(options);
     const store = openStore(globals);
     const [imageRef, ...command] = args;
     // As `docker run`: an image that is not here is pulled first.
     const image = findImage(store.store, imageRef) ?? await pullMissing(globals, imageRef);
-    const record = containerRecord(store, image, command, options);
+    const record = containerRecord(store, image, command, options, limits);
     if (options.detach) {
       const container = store.create(record, prepareContainerDir(record));
       try {
@@ -252,7 +270,7 @@ export const runCommand = defineCommand(
         new CgroupManager(),
         {
           foreground: true,
-          stdin: options.interactive || options.tty,
+          stdin: options.interactive,
           terminal: options.tty,
         },
       );

@@ -50,7 +50,7 @@ export const startCommand = defineCommand(
       return await supervise(store, () => store.find(c.id), new CgroupManager(), {
         foreground: true,
         stdin: options.interactive,
-        terminal: false,
+        terminal: store.find(c.id).record.config.tty ?? false,
       });
     }
     return await forEachContainer(args, (ref) => startInBackground(store, ref));

@@ -30,6 +30,8 @@ export interface ContainerRecord {
     cmd: string[] | null;
     /** The signal `floka stop` sends first: the image's STOPSIGNAL, else SIGTERM. */
     stopSignal?: string;
+    /** `-t`: the command gets a terminal of its own, relayed by its supervisor. */
+    tty?: boolean;
   };
   hostConfig: {
     autoRemove: boolean;
@@ -38,6 +40,19 @@ export interface ContainerRecord {
     memory: number;
     /** Relative CPU weight, 0 for the default. */
     cpuShares: number;
+    /** `--memory-swap`, Docker's MemorySwap: memory plus swap in bytes, -1 unlimited, 0 unset. */
+    memorySwap?: number;
+    /** `--cpus` in billionths of a CPU (Docker's NanoCpus), 0 for no limit. */
+    nanoCpus?: number;
+    /** `--cpu-period` and `--cpu-quota` in µs, 0 when not set. */
+    cpuPeriod?: number;
+    cpuQuota?: number;
+    /** `--cpuset-cpus` (`0-2,4`), empty for every CPU. */
+    cpusetCpus?: string;
+    /** `--pids-limit`, 0 for no limit. */
+    pidsLimit?: number;
+    /** `--blkio-weight` (10-1000), 0 for the default. */
+    blkioWeight?: number;
     /** `--restart`: what the supervisor does when the container's process ends. */
     restartPolicy?: RestartPolicy;
     /** `--init`: a small init (the host's catatonit or tini) runs as PID 1. */

@@ -160,7 +160,7 @@ export function limitCapabilities(keep: readonly string[], sys: Sys): void {
 }
 
 /** Every step up to execve, in order. Runs on the main thread; uses only synchronous calls. */
-export function setUpContainer(spec: ContainerSpec, sys: Sys): ExecPlan {
+export function setUpContainer(spec: ContainerSpec, sys: Sys, channel = -1): ExecPlan {
   // Nothing in the container may ptrace or read /proc of this process before execve.
   sys.prctl(L.PR_SET_DUMPABLE, 0);
   joinCgroup(spec, sys);
@@ -191,6 +191,7 @@ export function setUpContainer(spec: ContainerSpec, sys: Sys): ExecPlan {
   if (sys.lstatKind(cwd) === null) sys.mkdirAll(cwd);
   sys.chdir(cwd);
   const path = findExecutable(process.args[0], env, sys);
+  if (process.terminal) sys.takeTerminal(channel, user.uid, user.gid, process.windowSize ?? null);
   limitCapabilities(process.capabilities, sys);
   sys.setgroups(user.groups);
   sys.setgid(user.gid);
@@ -214,9 +215,14 @@ export function startFailure(err: unknown): StartFailure {
 }
 
 /** Sets the container up and execs its command; on failure calls `report` and exits. */
-export function containerize(spec: ContainerSpec, sys: Sys, report: (f: StartFailure) => void): never {
+export function containerize(
+  spec: ContainerSpec,
+  sys: Sys,
+  channel: number,
+  report: (f: StartFailure) => void,
+): never {
   try {
-    const plan = setUpContainer(spec, sys);
+    const plan = setUpContainer(spec, sys, channel);
     // The sync pipe and anything else inherited must not reach the container's process.
     sys.markFdsCloseOnExec(3);
     sys.execve(plan.path, plan.argv, plan.env);

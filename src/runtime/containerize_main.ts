@@ -43,5 +43,5 @@ export function main(args: string[]): never {
     });
     Deno.exit(EXIT_FLOKA);
   }
-  containerize(spec, linuxSys, report);
+  containerize(spec, linuxSys, channel, report);
 }

@@ -17,14 +17,13 @@ import { DEFAULT_CAPABILITIES } from "../../lib/capabilities.ts";
 import { FlokaError, SyscallError } from "../../lib/errors.ts";
 import { mergeEnv } from "../../lib/env.ts";
 import * as L from "../../lib/linux.ts";
-import type { StartFailure } from "../../lib/spec.ts";
 import { isAlive, processStartTime } from "../containers/liveness.ts";
 import { reconcile } from "../containers/reconcile.ts";
 import type { Container, ContainerStore } from "../containers/store.ts";
 import { CgroupManager } from "./cgroups.ts";
 import type { ExecSpec, NamespaceName } from "./exec_main.ts";
 import { attachTerminal, getWindowSize } from "./pty.ts";
-import { forwardSignals } from "./run.ts";
+import { forwardSignals, startResult } from "./run.ts";
 import { selfCommand } from "./self_exec.ts";
 
 /** Docker's exit code for the errors its daemon reports to `docker exec` (no such container, ...). */
@@ -123,31 +122,6 @@ function spawnExecInside(
     libc.close(hostPidNs);
     libc.close(childEnd);
   }
-}
-
-/**
- * Reads the sync channel to its end: the terminal's master (with `-t`), and null when the
- * command was exec'd, else the failure.
- */
-async function startResult(
-  channel: number,
-  tty: boolean,
-): Promise<{ failure: StartFailure | null; master: number | null }> {
-  let head = new Uint8Array(0);
-  let master: number | null = null;
-  if (tty) {
-    const buf = new Uint8Array(4096);
-    const got = await libc.receiveWithFd(channel, buf);
-    master = got.fd;
-    head = buf.subarray(master === null ? 0 : 1, got.bytes);
-  }
-  const rest = await libc.readToEnd(channel);
-  const bytes = new Uint8Array(head.length + rest.length);
-  bytes.set(head);
-  bytes.set(rest, head.length);
-  if (!bytes.length) return { failure: null, master };
-  if (master !== null) libc.close(master);
-  return { failure: JSON.parse(new TextDecoder().decode(bytes)) as StartFailure, master: null };
 }
 
 /** The spec `exec-inside` performs: the container's settings, overridden by the request. */

@@ -38,7 +38,7 @@ import { resolveUser } from "../../lib/passwd.ts";
 import { secureJoin } from "../../lib/secure_join.ts";
 import type { ProcessSpec, StartFailure } from "../../lib/spec.ts";
 import { type ExecPlan, findExecutable, limitCapabilities, startFailure } from "./containerize.ts";
-import { makeControllingTerminal, openPtyPair, setWindowSize, type WindowSize } from "./pty.ts";
+import type { WindowSize } from "./pty.ts";
 import { linuxSys, type Sys } from "./sys.ts";
 
 /** The namespaces `exec` joins besides the PID namespace, in the order it joins them. */
@@ -79,12 +79,6 @@ export interface ExecSys extends Sys {
   identity(path: string): string;
   /** getcwd(3); throws when the current directory is not below the root. */
   cwd(): string;
-  /**
-   * Opens a terminal from the container's /dev/ptmx, of window size `size`, makes it this
-   * process's controlling terminal and its stdin, stdout and stderr, owned by `uid:gid`,
-   * and sends the master to the host on `channel`.
-   */
-  takeTerminal(channel: number, uid: number, gid: number, size: WindowSize | null): void;
 }
 
 /** Every step up to execve, in order; `channel` is the sync channel to the host. */
@@ -135,9 +129,6 @@ export function setUpExec(spec: ExecSpec, sys: ExecSys, channel: number): ExecPl
   return { path, argv: process.args, env };
 }
 
-/** Marks the master sent with `-t`; the host drops it. */
-const TERMINAL_MARK = new Uint8Array([0x54]); // "T"
-
 export const linuxExecSys: ExecSys = {
   ...linuxSys,
   setns: libc.joinNamespace,
@@ -147,20 +138,6 @@ export const linuxExecSys: ExecSys = {
     return `${st.dev}:${st.ino}`;
   },
   cwd: () => Deno.cwd(),
-  takeTerminal(channel, uid, gid, size) {
-    const { master, slave } = openPtyPair();
-    try {
-      if (size) setWindowSize(master, size.rows, size.cols);
-      makeControllingTerminal(slave);
-      for (const fd of [0, 1, 2]) libc.dup2(slave, fd);
-      // As runc does: the user must be able to reopen its terminal (/dev/tty, /dev/pts/N).
-      libc.fchown(slave, uid, gid);
-      libc.sendFd(channel, master, TERMINAL_MARK);
-    } finally {
-      libc.close(master);
-      if (slave > 2) libc.close(slave);
-    }
-  },
 };
 
 /** One line from `fd`, or null at end of file (the host gave up, and has said why). */

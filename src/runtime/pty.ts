@@ -1,5 +1,5 @@
 /**
- * Pseudo-terminals, for `floka exec -t`. A pseudo-terminal is a pair of character devices:
+ * Pseudo-terminals, for `floka run -t` and `floka exec -t`. A pseudo-terminal is a pair of character devices:
  * the master, which a terminal emulator (here: Floka on the host) holds, and the slave
  * (`/dev/pts/N`), which the program uses as its terminal. Bytes written to the master are
  * the program's keyboard input, after the slave's line discipline (echo, Ctrl-C to SIGINT,
@@ -140,6 +140,8 @@ export interface AttachOptions {
   input: number | null;
   /** Where the terminal's output goes; default 1 (stdout). */
   output?: number;
+  /** Also told every chunk of output (the container's log). */
+  onOutput?: (chunk: Uint8Array) => void;
   /** Puts the `input` terminal in raw mode meanwhile; default: when `input` is a terminal. */
   raw?: boolean;
   /** The terminal whose window size the pseudo-terminal follows; default: stdout's, else stdin's. */
@@ -228,6 +230,7 @@ export async function attachTerminal(master: number, opts: AttachOptions): Promi
         throw err;
       }
       if (n === 0) return false;
+      opts.onOutput?.(chunk.subarray(0, n));
       libc.writeAll(output, chunk.subarray(0, n));
     }
   };

@@ -15,6 +15,7 @@ import type { Cgroup, CgroupManager } from "./cgroups.ts";
 import { selfCommand } from "./self_exec.ts";
 import { etcFiles } from "./etc_files.ts";
 import { findInitBinary } from "./init.ts";
+import { getWindowSize } from "./pty.ts";
 import { buildSpec, LAYER_LINKS } from "./spec.ts";
 
 /** Signals a user or supervisor may send to `floka run`; each goes on to the container's PID 1. */
@@ -92,10 +93,29 @@ function spawnContainerize(stdio?: Stdio): Starting {
   }
 }
 
-/** Reads the sync channel to its end: null when the command was exec'd, else the failure. */
-async function startResult(channel: number): Promise<StartFailure | null> {
-  const bytes = await libc.readToEnd(channel);
-  return bytes.length ? JSON.parse(new TextDecoder().decode(bytes)) as StartFailure : null;
+/**
+ * Reads the sync channel to its end: the terminal's master first (with `-t`), then nothing
+ * when the command was exec'd, else the failure.
+ */
+export async function startResult(
+  channel: number,
+  tty: boolean,
+): Promise<{ failure: StartFailure | null; master: number | null }> {
+  let head = new Uint8Array(0);
+  let master: number | null = null;
+  if (tty) {
+    const buf = new Uint8Array(4096);
+    const got = await libc.receiveWithFd(channel, buf);
+    master = got.fd;
+    head = buf.subarray(master === null ? 0 : 1, got.bytes);
+  }
+  const rest = await libc.readToEnd(channel);
+  const bytes = new Uint8Array(head.length + rest.length);
+  bytes.set(head);
+  bytes.set(rest, head.length);
+  if (!bytes.length) return { failure: null, master };
+  if (master !== null) libc.close(master);
+  return { failure: JSON.parse(new TextDecoder().decode(bytes)) as StartFailure, master: null };
 }
 
 /** What became of a container's process. */
@@ -136,6 +156,13 @@ export interface StartOptions {
   signal?: AbortSignal;
   /** Told once the command runs (null) or could not be started. */
   onStarted?: (failure: StartFailure | null) => void;
+  /**
+   * With `-t`: given the master of the container's terminal (to relay and close) once the
+   * command runs, and the process's end.
+   */
+  onTerminal?: (master: number, ended: Promise<unknown>) => void;
+  /** The command has a terminal of its own: Ctrl-C on Floka's terminal does not reach it by itself. */
+  ownTerminal?: boolean;
 }
 
 /**
@@ -155,7 +182,7 @@ export async function startProcess(
 ): Promise<ProcessEnd> {
   const { pid, channel } = spawnContainerize(opts.stdio);
   const exited = libc.waitExit(pid);
-  const stopForwarding = forwardSignals(pid);
+  const stopForwarding = forwardSignals(pid, opts.ownTerminal);
   const kill = () => libc.kill(pid, L.SIGNALS.SIGKILL);
   opts.signal?.addEventListener("abort", kill);
   let record: ContainerRecord | undefined;
@@ -168,6 +195,7 @@ export async function startProcess(
     cgroups.hostJoin(cgroup, pid);
     const init = record.hostConfig.init ? findInitBinary() : undefined;
     const spec = buildSpec(record, dir, cgroups.selfJoinFiles(cgroup), init);
+    if (spec.process.terminal) spec.process.windowSize = getWindowSize(1) ?? getWindowSize(0);
     libc.writeAll(channel, new TextEncoder().encode(JSON.stringify(spec) + "\n"));
     store.updateState(record.id, (s) => ({
       status: "running",
@@ -178,7 +206,11 @@ export async function startProcess(
       supervisorPid: Deno.pid,
       supervisorStartTime: processStartTime(Deno.pid) ?? undefined,
     }));
-    const failure = await startResult(channel);
+    const { failure, master } = await startResult(channel, !!spec.process.terminal);
+    if (master !== null) {
+      if (opts.onTerminal) opts.onTerminal(master, exited);
+      else libc.close(master);
+    }
     opts.onStarted?.(failure);
     const { code: exitCode } = await exited;
     outcome = failure ? { failure } : { exitCode };

@@ -134,6 +134,7 @@ export function buildSpec(
       cwd: record.config.workingDir,
       user: record.config.user,
       capabilities: [...DEFAULT_CAPABILITIES],
+      terminal: record.config.tty ?? false,
     },
   };
 }

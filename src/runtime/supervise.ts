@@ -11,6 +11,7 @@ import type { StartFailure } from "../../lib/spec.ts";
 import { logPath, LogWriter } from "../containers/logs.ts";
 import type { Container, ContainerState, ContainerStore, RestartPolicy } from "../containers/store.ts";
 import type { CgroupManager } from "./cgroups.ts";
+import { attachTerminal } from "./pty.ts";
 import { type ProcessEnd, startProcess, type Stdio } from "./run.ts";
 
 export interface SuperviseOptions {
@@ -19,8 +20,8 @@ export interface SuperviseOptions {
   /** The container reads Floka's stdin (`-i`); otherwise /dev/null. */
   stdin: boolean;
   /**
-   * `-t`: the container's stdio is Floka's terminal itself. Its output then bypasses the
-   * log, until Floka relays a pseudo-terminal of its own.
+   * `-t`: the container's command has a terminal of its own, which the supervisor relays
+   * (to Floka's own terminal in the foreground) and logs.
    */
   terminal: boolean;
   /** Told once, when the first start has run the command (null) or failed. */
@@ -69,6 +70,8 @@ export async function supervise(
     try {
       end = await startProcess(store, () => io.attach(load()), cgroups, {
         stdio: io.stdio,
+        ownTerminal: opts.terminal,
+        onTerminal: (master, ended) => io.relayTerminal(master, ended),
         onStarted: (failure) => {
           onStarted?.(failure);
           onStarted = undefined;
@@ -121,11 +124,13 @@ class ContainerIo {
   #pending: [stream: "stdout" | "stderr", fd: number][] = [];
 
   constructor(private readonly opts: SuperviseOptions) {
-    const stdin = opts.stdin ? 0 : this.#keep(libc.open("/dev/null", L.O_RDONLY | L.O_CLOEXEC));
+    const devNull = this.#keep(libc.open("/dev/null", L.O_RDWR | L.O_CLOEXEC));
     if (opts.terminal) {
-      this.stdio = [stdin, 1, 2];
+      // The terminal containerize opens inside the container replaces all three.
+      this.stdio = [devNull, devNull, devNull];
       return;
     }
+    const stdin = opts.stdin ? 0 : devNull;
     const [outRead, outWrite] = libc.pipe(L.O_CLOEXEC);
     const [errRead, errWrite] = libc.pipe(L.O_CLOEXEC);
     this.#keep(outWrite);
@@ -141,15 +146,26 @@ class ContainerIo {
 
   /** Starts copying once the container (and so its log file) is known. */
   attach(container: Container): Container {
-    if (this.#pending.length) {
-      this.#log = new LogWriter(
-        logPath(container.dir, container.record.id),
-        container.record.hostConfig.logConfig,
-      );
-      for (const [stream, fd] of this.#pending) this.#copies.push(this.#copy(stream, fd));
-      this.#pending = [];
-    }
+    this.#log = new LogWriter(
+      logPath(container.dir, container.record.id),
+      container.record.hostConfig.logConfig,
+    );
+    for (const [stream, fd] of this.#pending) this.#copies.push(this.#copy(stream, fd));
+    this.#pending = [];
     return container;
+  }
+
+  /** `-t`: relays the container's terminal until its process has ended, logging its output. */
+  relayTerminal(master: number, ended: Promise<unknown>): void {
+    const output = this.opts.foreground ? 1 : this.stdio[1];
+    const relay = attachTerminal(master, {
+      input: this.opts.foreground && this.opts.stdin ? 0 : null,
+      output,
+      until: ended,
+      exitOnSignal: false,
+      onOutput: (chunk) => this.#log?.write("stdout", chunk),
+    });
+    this.#copies.push(relay.finally(() => libc.close(master)));
   }
 
   async #copy(stream: "stdout" | "stderr", fd: number): Promise<void> {

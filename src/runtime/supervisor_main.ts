@@ -26,11 +26,12 @@ export async function main(args: string[]): Promise<number> {
     }
   };
   const store = new ContainerStore(storeRoot(root));
+  const tty = store.find(id).record.config.tty ?? false;
   try {
     await supervise(store, () => store.find(id), new CgroupManager(), {
       foreground: false,
       stdin: false,
-      terminal: false,
+      terminal: tty,
       onStarted: (failure) => report(failure ?? { started: true }),
     });
     return 0;

@@ -9,6 +9,10 @@ import * as libc from "../../ffi/libc.ts";
 import type { PathLookup } from "../../lib/secure_join.ts";
 import { hostLookup } from "../../lib/secure_join.ts";
 import * as L from "../../lib/linux.ts";
+import { makeControllingTerminal, openPtyPair, setWindowSize, type WindowSize } from "./pty.ts";
+
+/** Marks the terminal's master sent on the sync channel (`-t`); the host drops it. */
+const TERMINAL_MARK = new Uint8Array([0x54]); // "T"
 
 export type FileKind = "dir" | "file" | "symlink" | "other";
 
@@ -46,6 +50,12 @@ export interface Sys extends PathLookup {
   prctl(option: number, arg: number): void;
   /** Every signal back to its default disposition (execve keeps ignored signals ignored). */
   resetSignals(): void;
+  /**
+   * Opens a terminal from the container's /dev/ptmx, of window size `size`, makes it this
+   * process's controlling terminal and its stdin, stdout and stderr, owned by `uid:gid`,
+   * and sends the master to the host on `channel`.
+   */
+  takeTerminal(channel: number, uid: number, gid: number, size: WindowSize | null): void;
   markFdsCloseOnExec(from: number): void;
   execve(path: string, argv: readonly string[], env: readonly string[]): never;
 }
@@ -117,6 +127,20 @@ export const linuxSys: Sys = {
   umask: libc.umask,
   prctl: (option, arg) => void libc.prctl(option, arg),
   resetSignals: libc.resetSignalDispositions,
+  takeTerminal(channel, uid, gid, size) {
+    const { master, slave } = openPtyPair();
+    try {
+      if (size) setWindowSize(master, size.rows, size.cols);
+      makeControllingTerminal(slave);
+      for (const fd of [0, 1, 2]) libc.dup2(slave, fd);
+      // As runc does: the user must be able to reopen its terminal (/dev/tty, /dev/pts/N).
+      libc.fchown(slave, uid, gid);
+      libc.sendFd(channel, master, TERMINAL_MARK);
+    } finally {
+      libc.close(master);
+      if (slave > 2) libc.close(slave);
+    }
+  },
   markFdsCloseOnExec: (from) => libc.closeRange(from, 0xffffffff, L.CLOSE_RANGE_CLOEXEC),
   execve: libc.execve,
 };

@@ -8,6 +8,7 @@ import {
   hostMountsMentioning,
   integrationTest,
   lines,
+  MAIN,
   show,
   type Store,
   waitUntil,
@@ -252,3 +253,45 @@ integrationTest("detach: --init reaps orphaned zombies and forwards signals", as
     assert.equal((await state(s, id)).ExitCode, 143);
   });
 });
+
+integrationTest(
+  "detach: -t gives the command a terminal of the container's own, relayed and logged",
+  async () => {
+    await withStore(async (s) => {
+      const floka = ["deno", "run", "--allow-all", "--quiet", MAIN, "--root", s.root];
+      // util-linux `script` gives Floka a terminal of 30 rows and 100 columns to relay.
+      const inner = [
+        ...floka,
+        "run",
+        "--name",
+        "term",
+        "-it",
+        "busybox",
+        "sh",
+        "-c",
+        "tty; stty size; echo $TERM",
+      ]
+        .join(" ");
+      const out = await new Deno.Command("script", {
+        args: ["-qec", `stty rows 30 cols 100; ${inner}`, "/dev/null"],
+        stdout: "piped",
+        stderr: "piped",
+        stdin: "null",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout);
+      assert.equal(out.code, 0, text);
+      assert.match(text, /^\/dev\/pts\/0\r?$/m, text);
+      assert.match(text, /^30 100\r?$/m, text);
+      assert.match(text, /^xterm\r?$/m, text);
+      const logs = await s.floka(["logs", "term"]);
+      assert.match(logs.stdout, /\/dev\/pts\/0/);
+      // -t without -i needs no terminal; -it does, as in Docker.
+      const plain = await s.run(["--rm", "-t", "busybox", "sh", "-c", "tty"]);
+      assert.equal(plain.code, 0, show(plain));
+      assert.match(plain.stdout, /^\/dev\/pts\/0\r?\n$/);
+      const noTty = await s.run(["--rm", "-it", "busybox", "true"]);
+      assert.equal(noTty.code, 125);
+      assert.match(noTty.stderr, /the input device is not a TTY/);
+    });
+  },
+);

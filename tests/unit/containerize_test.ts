@@ -220,6 +220,10 @@ class FakeSys implements Sys {
     this.record("resetSignals");
   }
 
+  takeTerminal(channel: number, uid: number, gid: number): void {
+    this.record("takeTerminal", channel, uid, gid);
+  }
+
   prctl(option: number, arg: number): void {
     this.record("prctl", option, arg);
   }
