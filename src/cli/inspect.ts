@@ -3,6 +3,7 @@ import { describeError, FlokaError } from "../../lib/errors.ts";
 import { type LogOptions, logPath } from "../containers/logs.ts";
 import { reconcile } from "../containers/reconcile.ts";
 import type { Container, ContainerStore } from "../containers/store.ts";
+import type { MountSpec } from "../containers/volumes.ts";
 import { findImage, type Image, imageCreated, imageId } from "../images/images.ts";
 import { defineCommand } from "./command.ts";
 import { openStore } from "./context.ts";
@@ -15,6 +16,19 @@ function logConfigShown(config: LogOptions | undefined): Record<string, string> 
   if (config?.maxSize) shown["max-size"] = String(config.maxSize);
   if (config && config.maxFile > 1) shown["max-file"] = String(config.maxFile);
   return shown;
+}
+
+/** The container's mounts as `docker inspect` shows them. */
+function mountsShown(mounts: readonly MountSpec[]) {
+  return mounts.map((m) => ({
+    Type: m.type,
+    ...(m.type === "volume" ? { Name: m.name, Driver: "local" } : {}),
+    Source: m.source,
+    Destination: m.target,
+    Mode: m.readOnly ? "ro" : "",
+    RW: !m.readOnly,
+    Propagation: m.type === "bind" ? "rprivate" : "",
+  }));
 }
 
 export function inspectView(c: Container) {
@@ -67,6 +81,7 @@ export function inspectView(c: Container) {
         Config: logConfigShown(record.hostConfig.logConfig),
       },
     },
+    Mounts: mountsShown(record.hostConfig.mounts ?? []),
     GraphDriver: {
       Name: "overlay2",
       Data: {

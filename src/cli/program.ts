@@ -13,6 +13,7 @@ import {
 import { describeError, EXIT_FLOKA, FlokaError } from "../../lib/errors.ts";
 import { setLogLevel } from "../log.ts";
 import { VERSION } from "../version.ts";
+import { attachCommand } from "./attach.ts";
 import { buildCommand } from "./build.ts";
 import type { CliCommand } from "./command.ts";
 import type { GlobalOptions } from "./context.ts";
@@ -33,9 +34,11 @@ import { startCommand } from "./start.ts";
 import { statsCommand } from "./stats.ts";
 import { stopCommand } from "./stop.ts";
 import { tagCommand } from "./tag.ts";
+import { volumeCommand } from "./volume.ts";
 import { waitCommand } from "./wait.ts";
 
 const COMMANDS: readonly CliCommand[] = [
+  attachCommand,
   buildCommand,
   execCommand,
   imagesCommand,
@@ -55,6 +58,7 @@ const COMMANDS: readonly CliCommand[] = [
   statsCommand,
   stopCommand,
   tagCommand,
+  volumeCommand,
   waitCommand,
 ];
 

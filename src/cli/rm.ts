@@ -6,6 +6,7 @@ import { isAlive } from "../containers/liveness.ts";
 import { reconcile } from "../containers/reconcile.ts";
 import type { Container, ContainerStore } from "../containers/store.ts";
 import { CgroupManager } from "../runtime/cgroups.ts";
+import { attachSocketPath } from "../runtime/attach.ts";
 import { markStopped } from "../runtime/lifecycle.ts";
 import { defineCommand } from "./command.ts";
 import { openStore } from "./context.ts";
@@ -44,6 +45,9 @@ export async function removeContainer(store: ContainerStore, ref: string, force:
   const left = cgroups.remove(cgroups.locate(c.record.id));
   if (left.length) throw new FlokaError(`container ${ref}: could not remove its cgroup ${left.join(", ")}`);
   store.remove(c.record.id);
+  try {
+    Deno.removeSync(attachSocketPath(c.record.id)); // left by a supervisor that was killed
+  } catch { /* none */ }
 }
 
 export const rmCommand = defineCommand(

@@ -7,6 +7,7 @@ import { findImage, type Image } from "../images/images.ts";
 import { pullMissing } from "./pull.ts";
 import { CgroupManager, type ResolvedLimits, resolveLimits } from "../runtime/cgroups.ts";
 import { parseLogOptions } from "../containers/logs.ts";
+import { parseMountOptions, prepareMounts, resolveMountSources, VolumeStore } from "../containers/volumes.ts";
 import { startDetached } from "../runtime/detach.ts";
 import { findInitBinary } from "../runtime/init.ts";
 import { prepareContainerDir, StartError } from "../runtime/run.ts";
@@ -107,6 +108,26 @@ const RUN_SPEC = {
       repeatable: true,
       help: "Log options: max-size=SIZE (e.g. 10m), max-file=N",
     },
+    volume: {
+      short: "v",
+      long: "volume",
+      value: "list",
+      repeatable: true,
+      help: "Bind mount a host path or a named volume (/host/path:/path[:ro], NAME:/path[:ro])",
+    },
+    mount: {
+      long: "mount",
+      value: "mount",
+      repeatable: true,
+      help: "Attach a filesystem mount (type=bind|volume|tmpfs,source=...,target=...[,readonly])",
+    },
+    tmpfs: {
+      long: "tmpfs",
+      value: "list",
+      repeatable: true,
+      help: "Mount a tmpfs directory (/path[:size=64m,mode=1777])",
+    },
+    readOnly: { long: "read-only", help: "Mount the container's root filesystem as read only" },
   },
 } as const satisfies CommandSpec;
 
@@ -203,6 +224,7 @@ export function containerRecord(
   const restartPolicy = parseRestartPolicy(opts.restart);
   if (opts.rm && restartPolicy.name !== "no") throw new FlokaError("Conflicting options: --restart and --rm");
   if (opts.init) findInitBinary(); // fail now, not at every start
+  const mounts = resolveMountSources(parseMountOptions(opts), new VolumeStore(store.store));
   return {
     id,
     name,
@@ -220,6 +242,7 @@ export function containerRecord(
       cmd,
       stopSignal: image.config?.config?.StopSignal,
       tty: opts.tty,
+      openStdin: opts.interactive,
     },
     hostConfig: {
       autoRemove: !!opts.rm,
@@ -228,6 +251,8 @@ export function containerRecord(
       restartPolicy,
       init: opts.init,
       logConfig: parseLogOptions(opts.logOpt),
+      ...(mounts.length ? { mounts } : {}),
+      ...(opts.readOnly ? { readOnly: true } : {}),
     },
   };
 }
@@ -247,6 +272,7 @@ export const runCommand = defineCommand(
     // As `docker run`: an image that is not here is pulled first.
     const image = findImage(store.store, imageRef) ?? await pullMissing(globals, imageRef);
     const record = containerRecord(store, image, command, options, limits);
+    prepareMounts(record.hostConfig.mounts ?? [], new VolumeStore(store.store), record.lowerDirs);
     if (options.detach) {
       const container = store.create(record, prepareContainerDir(record));
       try {

@@ -9,6 +9,7 @@
 import { FlokaError } from "../../lib/errors.ts";
 import { readJsonIfExists, withLock, writeFileAtomic, writeJsonAtomic } from "../store/files.ts";
 import type { StoreRoot } from "../store/root.ts";
+import type { MountSpec } from "./volumes.ts";
 
 export interface ContainerRecord {
   id: string;
@@ -32,6 +33,8 @@ export interface ContainerRecord {
     stopSignal?: string;
     /** `-t`: the command gets a terminal of its own, relayed by its supervisor. */
     tty?: boolean;
+    /** `-i`: the command's stdin stays open (for `floka attach` when detached). */
+    openStdin?: boolean;
   };
   hostConfig: {
     autoRemove: boolean;
@@ -59,6 +62,10 @@ export interface ContainerRecord {
     init?: boolean;
     /** `--log-opt`: bounds of the json-file log. */
     logConfig?: { maxSize: number; maxFile: number };
+    /** `-v`, `--mount`, `--tmpfs`: binds, named volumes and tmpfs mounts, in order. */
+    mounts?: MountSpec[];
+    /** `--read-only`: the root filesystem is mounted read-only. */
+    readOnly?: boolean;
   };
 }
 

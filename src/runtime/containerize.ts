@@ -132,6 +132,15 @@ export function makeReadonly(paths: readonly string[], sys: Sys): void {
   }
 }
 
+/**
+ * `--read-only`: the root mount becomes read-only once every mount point and the working
+ * directory exist (a bind remount of `/` changes this mount only: /proc, /dev, tmpfs mounts
+ * and volumes keep their own flags).
+ */
+export function remountRootReadonly(sys: Sys): void {
+  sys.mount(null, "/", null, L.MS_BIND | L.MS_REMOUNT | L.MS_RDONLY, null);
+}
+
 /** Looks `name` up as execvp would, in the container's PATH. */
 export function findExecutable(name: string, env: readonly string[], sys: Sys): string {
   if (name.includes("/")) {
@@ -169,7 +178,9 @@ export function setUpContainer(spec: ContainerSpec, sys: Sys, channel = -1): Exe
   // Device nodes and the modes given in mount options are exact; the process gets 022 at the end.
   sys.umask(0);
   sys.chdir(spec.bundle);
-  mountInRoot(spec.rootfs, spec.rootMount, sys);
+  const readonlyRoot = spec.rootMount.options.includes("ro");
+  const rootMount = { ...spec.rootMount, options: spec.rootMount.options.filter((o) => o !== "ro") };
+  mountInRoot(spec.rootfs, rootMount, sys);
   refuseSymlinkedSystemDirs(spec.rootfs, sys);
   for (const m of spec.mounts) mountInRoot(spec.rootfs, m, sys);
   createDevices(spec, sys);
@@ -190,6 +201,7 @@ export function setUpContainer(spec: ContainerSpec, sys: Sys, channel = -1): Exe
   const cwd = secureJoin("/", process.cwd, sys) || "/";
   if (sys.lstatKind(cwd) === null) sys.mkdirAll(cwd);
   sys.chdir(cwd);
+  if (readonlyRoot) remountRootReadonly(sys);
   const path = findExecutable(process.args[0], env, sys);
   if (process.terminal) sys.takeTerminal(channel, user.uid, user.gid, process.windowSize ?? null);
   limitCapabilities(process.capabilities, sys);

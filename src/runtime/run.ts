@@ -161,6 +161,8 @@ export interface StartOptions {
    * command runs, and the process's end.
    */
   onTerminal?: (master: number, ended: Promise<unknown>) => void;
+  /** Called once the process has ended, before its end is recorded: its output is drained. */
+  drain?: () => Promise<void>;
   /** The command has a terminal of its own: Ctrl-C on Floka's terminal does not reach it by itself. */
   ownTerminal?: boolean;
 }
@@ -213,6 +215,8 @@ export async function startProcess(
     }
     opts.onStarted?.(failure);
     const { code: exitCode } = await exited;
+    // Everything the process wrote is in its log before its end is recorded (`logs` after `wait`).
+    await opts.drain?.();
     outcome = failure ? { failure } : { exitCode };
   } catch (err) {
     libc.kill(pid, L.SIGNALS.SIGKILL);

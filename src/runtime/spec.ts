@@ -7,6 +7,7 @@ import { DEFAULT_CAPABILITIES } from "../../lib/capabilities.ts";
 import type { ContainerSpec, DeviceNode } from "../../lib/spec.ts";
 import type { Mount } from "../../lib/mount.ts";
 import type { ContainerRecord } from "../containers/store.ts";
+import type { MountSpec } from "../containers/volumes.ts";
 import { withInit } from "./init.ts";
 
 /**
@@ -16,14 +17,30 @@ import { withInit } from "./init.ts";
  * options, which 120 absolute layer paths would overflow, and the short names need no
  * escaping of overlayfs's `:` and `,`.
  */
-export function rootMount(layerCount: number): Mount {
+export function rootMount(layerCount: number, readOnly = false): Mount {
   const lower = Array.from({ length: layerCount }, (_, i) => `${LAYER_LINKS}/${i}`).join(":");
   return {
     type: "overlay",
     source: "overlay",
     target: "/",
-    options: [`lowerdir=${lower}`, "upperdir=upper", "workdir=work"],
+    // `ro` (--read-only) is applied by containerize once every mount point exists.
+    options: [`lowerdir=${lower}`, "upperdir=upper", "workdir=work", ...(readOnly ? ["ro"] : [])],
   };
+}
+
+/**
+ * The container's own mounts (`-v`, `--mount`, `--tmpfs`), parents before children: binds
+ * and volumes recursive and private, `ro` by a remount; tmpfs with its options.
+ */
+export function containerMounts(mounts: readonly MountSpec[]): Mount[] {
+  const depth = (m: MountSpec) => m.target.split("/").filter(Boolean).length;
+  return [...mounts].sort((a, b) => depth(a) - depth(b)).map((m) => {
+    const mode = m.readOnly ? ["ro"] : [];
+    if (m.type === "tmpfs") {
+      return { type: "tmpfs", source: "tmpfs", target: m.target, options: [...(m.options ?? []), ...mode] };
+    }
+    return { type: "bind", source: m.source, target: m.target, options: ["rbind", "rprivate", ...mode] };
+  });
 }
 
 /** The container directory's folder of links to the image's layers. */
@@ -109,19 +126,29 @@ export function buildSpec(
   initBinary?: string,
 ): ContainerSpec {
   const init = initBinary ? withInit(initBinary, [record.path, ...record.args]) : null;
-  const etcMounts: Mount[] = ETC_FILES.map((file) => ({
-    type: "bind",
-    source: `${containerDir}/${file}`,
-    target: `/etc/${file}`,
-    options: ["rbind", "rprivate"],
-  }));
+  const userMounts = record.hostConfig.mounts ?? [];
+  // As Docker: the generated /etc files go over a volume on /etc, and a mount of the
+  // container's own on one of them replaces it.
+  const etcMounts: Mount[] = ETC_FILES
+    .filter((file) => !userMounts.some((m) => m.target === `/etc/${file}`))
+    .map((file) => ({
+      type: "bind",
+      source: `${containerDir}/${file}`,
+      target: `/etc/${file}`,
+      options: ["rbind", "rprivate"],
+    }));
   return {
     id: record.id,
     bundle: containerDir,
     hostname: record.config.hostname,
     rootfs: `${containerDir}/rootfs`,
-    rootMount: rootMount(record.lowerDirs.length),
-    mounts: [...systemMounts(record.hostConfig.networkMode), ...etcMounts, ...(init ? [init.mount] : [])],
+    rootMount: rootMount(record.lowerDirs.length, record.hostConfig.readOnly),
+    mounts: [
+      ...systemMounts(record.hostConfig.networkMode),
+      ...containerMounts(userMounts),
+      ...etcMounts,
+      ...(init ? [init.mount] : []),
+    ],
     devices: DEVICES,
     devSymlinks: DEV_SYMLINKS,
     maskedPaths: MASKED_PATHS,

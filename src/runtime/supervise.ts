@@ -11,13 +11,17 @@ import type { StartFailure } from "../../lib/spec.ts";
 import { logPath, LogWriter } from "../containers/logs.ts";
 import type { Container, ContainerState, ContainerStore, RestartPolicy } from "../containers/store.ts";
 import type { CgroupManager } from "./cgroups.ts";
+import { AttachServer, attachSocketPath, STDERR, STDOUT } from "./attach.ts";
 import { attachTerminal } from "./pty.ts";
 import { type ProcessEnd, startProcess, type Stdio } from "./run.ts";
 
 export interface SuperviseOptions {
   /** Copy the container's output to Floka's own stdout and stderr too. */
   foreground: boolean;
-  /** The container reads Floka's stdin (`-i`); otherwise /dev/null. */
+  /**
+   * `-i`: in the foreground the container reads Floka's stdin; detached, a pipe that
+   * attached clients (`floka attach`) write to. Otherwise its stdin is /dev/null.
+   */
   stdin: boolean;
   /**
    * `-t`: the container's command has a terminal of its own, which the supervisor relays
@@ -66,19 +70,20 @@ export async function supervise(
     const load = container ? () => store.find(container!.record.id) : () => (container = first());
     const io = new ContainerIo(opts);
     const started = Date.now();
-    let end: ProcessEnd;
+    let end: ProcessEnd | undefined;
     try {
       end = await startProcess(store, () => io.attach(load()), cgroups, {
         stdio: io.stdio,
         ownTerminal: opts.terminal,
         onTerminal: (master, ended) => io.relayTerminal(master, ended),
+        drain: () => io.drain(),
         onStarted: (failure) => {
           onStarted?.(failure);
           onStarted = undefined;
         },
       });
     } finally {
-      await io.close();
+      await io.close(end?.exitCode ?? null);
     }
     const { record } = container!;
     const state = stateOf(store, record.id);
@@ -121,16 +126,23 @@ class ContainerIo {
   #open: number[] = [];
   #copies: Promise<void>[] = [];
   #log: LogWriter | null = null;
+  #attach: AttachServer | null = null;
   #pending: [stream: "stdout" | "stderr", fd: number][] = [];
+  /** A detached `-i` container's stdin: its read end is the container's, attached clients write the other. */
+  #input: { read: number; write: number } | null = null;
 
   constructor(private readonly opts: SuperviseOptions) {
     const devNull = this.#keep(libc.open("/dev/null", L.O_RDWR | L.O_CLOEXEC));
+    if (opts.stdin && !opts.foreground) {
+      const [read, write] = libc.pipe(L.O_CLOEXEC);
+      this.#input = { read: this.#keep(read), write: this.#keep(write) };
+    }
     if (opts.terminal) {
       // The terminal containerize opens inside the container replaces all three.
       this.stdio = [devNull, devNull, devNull];
       return;
     }
-    const stdin = opts.stdin ? 0 : devNull;
+    const stdin = this.#input?.read ?? (opts.stdin ? 0 : devNull);
     const [outRead, outWrite] = libc.pipe(L.O_CLOEXEC);
     const [errRead, errWrite] = libc.pipe(L.O_CLOEXEC);
     this.#keep(outWrite);
@@ -150,6 +162,11 @@ class ContainerIo {
       logPath(container.dir, container.record.id),
       container.record.hostConfig.logConfig,
     );
+    const input = this.#input;
+    this.#attach = new AttachServer(
+      attachSocketPath(container.record.id),
+      input ? (chunk) => libc.writeAll(input.write, chunk) : null,
+    );
     for (const [stream, fd] of this.#pending) this.#copies.push(this.#copy(stream, fd));
     this.#pending = [];
     return container;
@@ -159,11 +176,14 @@ class ContainerIo {
   relayTerminal(master: number, ended: Promise<unknown>): void {
     const output = this.opts.foreground ? 1 : this.stdio[1];
     const relay = attachTerminal(master, {
-      input: this.opts.foreground && this.opts.stdin ? 0 : null,
+      input: this.#input?.read ?? (this.opts.foreground && this.opts.stdin ? 0 : null),
       output,
       until: ended,
       exitOnSignal: false,
-      onOutput: (chunk) => this.#log?.write("stdout", chunk),
+      onOutput: (chunk) => {
+        this.#log?.write("stdout", chunk);
+        this.#attach?.send(STDOUT, chunk);
+      },
     });
     this.#copies.push(relay.finally(() => libc.close(master)));
   }
@@ -174,6 +194,7 @@ class ContainerIo {
     try {
       await libc.readChunks(fd, (chunk) => {
         this.#log?.write(stream, chunk);
+        this.#attach?.send(stream === "stdout" ? STDOUT : STDERR, chunk);
         if (!echo) return;
         try {
           for (let done = 0; done < chunk.length;) done += out.writeSync(chunk.subarray(done));
@@ -190,11 +211,18 @@ class ContainerIo {
    * Called once the process has ended: every process of the container is gone with its
    * PID 1, so once our own write ends are closed the pipes reach their end.
    */
-  async close(): Promise<void> {
+  async drain(): Promise<void> {
     for (const fd of this.#open) libc.close(fd);
     this.#open = [];
     for (const [, fd] of this.#pending) libc.close(fd);
+    this.#pending = [];
     await Promise.allSettled(this.#copies);
     this.#log?.close();
+  }
+
+  /** After `drain`: attached clients are told the exit code and let go. */
+  async close(exitCode: number | null): Promise<void> {
+    await this.drain();
+    await this.#attach?.close(exitCode);
   }
 }

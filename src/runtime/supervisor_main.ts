@@ -26,12 +26,12 @@ export async function main(args: string[]): Promise<number> {
     }
   };
   const store = new ContainerStore(storeRoot(root));
-  const tty = store.find(id).record.config.tty ?? false;
+  const { config } = store.find(id).record;
   try {
     await supervise(store, () => store.find(id), new CgroupManager(), {
       foreground: false,
-      stdin: false,
-      terminal: tty,
+      stdin: config.openStdin ?? false,
+      terminal: config.tty ?? false,
       onStarted: (failure) => report(failure ?? { started: true }),
     });
     return 0;

@@ -295,3 +295,43 @@ integrationTest(
     });
   },
 );
+
+integrationTest(
+  "detach: attach relays a -d -i container's stdin and output; the detach keys leave it running",
+  async () => {
+    await withStore(async (s) => {
+      await runDetached(s, [
+        "-i",
+        "--name",
+        "echoer",
+        "busybox",
+        "sh",
+        "-c",
+        'while read line; do echo "got: $line"; echo "err: $line" >&2; [ "$line" = quit ] && exit 4; done',
+      ]);
+      const attached = await s.floka(["attach", "echoer"], { stdin: "hello\nquit\n" });
+      assert.equal(attached.code, 4, show(attached)); // the container's exit code
+      assert.equal(attached.stdout, "got: hello\ngot: quit\n");
+      assert.equal(attached.stderr, "err: hello\nerr: quit\n");
+      const stopped = await s.floka(["attach", "echoer"]);
+      assert.equal(stopped.code, 1);
+      assert.match(stopped.stderr, /You cannot attach to a stopped container/);
+
+      // A terminal: what is typed reaches the shell; Ctrl-P Ctrl-Q detaches and it runs on.
+      await runDetached(s, ["-it", "--name", "shell", "busybox", "sh"]);
+      const floka = ["deno", "run", "--allow-all", "--quiet", MAIN, "--root", s.root].join(" ");
+      const typing = "sleep 1; printf 'echo typed-$((6*7))\\n'; sleep 0.5; printf '\\020\\021'";
+      const session = await new Deno.Command("sh", {
+        args: ["-c", `(${typing}) | script -qec "${floka} attach shell" /dev/null`],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(session.stdout);
+      assert.equal(session.code, 0, text);
+      assert.match(text, /typed-42/, text);
+      assert.equal((await state(s, "shell")).Status, "running", "detaching leaves the container running");
+      assert.match((await s.floka(["logs", "shell"])).stdout, /typed-42/);
+      assert.equal((await s.floka(["kill", "shell"])).code, 0);
+    });
+  },
+);

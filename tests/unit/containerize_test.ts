@@ -829,3 +829,53 @@ Deno.test("startFailure: other errors keep a FlokaError's code, anything else is
   assert.deepEqual(startFailure(new Error("boom")), { exitCode: 125, message: "boom" });
   assert.deepEqual(startFailure("weird"), { exitCode: 125, message: "weird" });
 });
+
+Deno.test("setUpContainer: --read-only mounts the overlay writable, then remounts / read-only after the workdir exists", () => {
+  const sys = makeSys();
+  const record = makeRecord("none", { workingDir: "/new/dir" });
+  record.hostConfig.readOnly = true;
+  setUpContainer(buildSpec(record, DIR, CGROUP_TASKS), sys);
+  const overlay = sys.mounts().find((a) => a[2] === "overlay")!;
+  assert.equal((overlay[3] as number) & L.MS_RDONLY, 0, "the overlay itself is mounted writable");
+  assert.ok(!String(overlay[4]).split(",").includes("ro"));
+  const ro = L.MS_BIND | L.MS_REMOUNT | L.MS_RDONLY;
+  assertIncreasing([
+    indexOfCall(sys, "mount", (a) => a[1] === `${R}/etc/resolv.conf`),
+    indexOfCall(sys, "pivotRoot"),
+    indexOfCall(sys, "mkdirAll", (a) => a[0] === "/new/dir"),
+    indexOfCall(sys, "chdir", (a) => a[0] === "/new/dir"),
+    indexOfCall(sys, "mount", (a) => a[1] === "/" && a[3] === ro),
+    indexOfCall(sys, "setuid"),
+  ], "read-only root order");
+});
+
+Deno.test("setUpContainer: without --read-only / is never remounted read-only", () => {
+  const sys = makeSys();
+  setUpContainer(makeSpec(), sys);
+  assert.ok(!sys.mounts().some((a) => a[1] === "/" && ((a[3] as number) & L.MS_RDONLY)));
+});
+
+Deno.test("setUpContainer: a volume whose destination is a symlink out of the image lands inside the rootfs", () => {
+  const sys = makeSys((s) => {
+    standardEtc(s);
+    s.link(`${R}/data`, "../../../../tmp/escape");
+    s.link(`${R}/abs`, "/etc");
+  });
+  sys.dir("/store/volumes/v/_data");
+  const record = makeRecord("none");
+  record.hostConfig.mounts = [
+    { type: "volume", name: "v", source: "/store/volumes/v/_data", target: "/data", readOnly: false },
+    { type: "bind", source: "/store/volumes/v/_data", target: "/abs", readOnly: true },
+  ];
+  setUpContainer(buildSpec(record, DIR, CGROUP_TASKS), sys);
+  const binds = sys.mounts().filter((a) => a[0] === "/store/volumes/v/_data");
+  assert.deepEqual(binds.map((a) => a[1]), [`${R}/tmp/escape`, `${R}/etc`]);
+  // The read-only one is remounted read-only (a bind ignores MS_RDONLY on its first mount).
+  assert.ok(
+    sys.mounts().some((a) =>
+      a[1] === `${R}/etc` && ((a[3] as number) & (L.MS_REMOUNT | L.MS_RDONLY)) ===
+        (L.MS_REMOUNT | L.MS_RDONLY)
+    ),
+  );
+  assert.ok(!sys.fs.has("/tmp/escape"), "a directory was made on the host");
+});

@@ -1,0 +1,223 @@
+/**
+ * `floka attach`: a container's supervisor serves its output, and takes input for it, on
+ * a Unix socket of its own (`attachSocketPath`), as Docker's daemon serves
+ * attach streams. Any number of clients may attach and detach while the container runs.
+ *
+ * The protocol: the client sends raw bytes, the container's stdin (only a container run
+ * with `-i` reads them). The supervisor sends frames: one byte of kind (1 stdout, 2 stderr,
+ * 3 exit), four bytes of length (big-endian), then the payload; the exit frame's payload
+ * is the exit code as four bytes, after which the supervisor closes the connection.
+ */
+import { FlokaError } from "../../lib/errors.ts";
+
+/**
+ * Where a container's attach socket lives. Not in the container's directory: a Unix
+ * socket's path must fit in 108 bytes, which a store's path plus a 64-digit ID can exceed.
+ */
+export function attachSocketPath(id: string): string {
+  return `/run/floka/${id}.sock`;
+}
+
+export const STDOUT = 1;
+export const STDERR = 2;
+const EXIT = 3;
+
+function frame(kind: number, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(5 + payload.length);
+  new DataView(out.buffer).setUint32(1, payload.length);
+  out[0] = kind;
+  out.set(payload, 5);
+  return out;
+}
+
+/** The supervisor's end: accepts clients, sends them output, hands their input on. */
+export class AttachServer {
+  #listener: Deno.Listener;
+  #clients = new Set<Deno.Conn>();
+  #closed = false;
+
+  constructor(readonly path: string, onInput: ((chunk: Uint8Array<ArrayBuffer>) => void) | null) {
+    Deno.mkdirSync(path.slice(0, path.lastIndexOf("/")), { recursive: true, mode: 0o700 });
+    try {
+      Deno.removeSync(path); // a supervisor killed earlier left it
+    } catch { /* none */ }
+    this.#listener = Deno.listen({ transport: "unix", path });
+    this.#accept(onInput);
+  }
+
+  async #accept(onInput: ((chunk: Uint8Array<ArrayBuffer>) => void) | null): Promise<void> {
+    try {
+      for await (const conn of this.#listener) {
+        this.#clients.add(conn);
+        this.#serve(conn, onInput);
+      }
+    } catch {
+      // The listener was closed.
+    }
+  }
+
+  async #serve(conn: Deno.Conn, onInput: ((chunk: Uint8Array<ArrayBuffer>) => void) | null): Promise<void> {
+    const buf = new Uint8Array(16384);
+    try {
+      for (;;) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        onInput?.(buf.slice(0, n));
+      }
+    } catch {
+      // The client went away.
+    }
+    this.#drop(conn);
+  }
+
+  #drop(conn: Deno.Conn): void {
+    if (!this.#clients.delete(conn)) return;
+    try {
+      conn.close();
+    } catch { /* closed already */ }
+  }
+
+  /** Sends what the container wrote to every attached client; a slow or gone one is dropped. */
+  send(kind: typeof STDOUT | typeof STDERR, chunk: Uint8Array): void {
+    if (!this.#clients.size) return;
+    const data = frame(kind, chunk);
+    for (const conn of this.#clients) {
+      conn.write(data).catch(() => this.#drop(conn));
+    }
+  }
+
+  /** Tells the clients how the process ended, and stops serving. */
+  async close(exitCode: number | null): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#listener.close();
+    const code = new Uint8Array(4);
+    new DataView(code.buffer).setInt32(0, exitCode ?? -1);
+    await Promise.allSettled([...this.#clients].map(async (conn) => {
+      if (exitCode !== null) await conn.write(frame(EXIT, code));
+      this.#drop(conn);
+    }));
+    try {
+      Deno.removeSync(this.path);
+    } catch { /* gone */ }
+  }
+}
+
+/** Docker's `--detach-keys`: `ctrl-p,ctrl-q` (the default), `ctrl-a`, or plain characters. */
+export function parseDetachKeys(text: string): Uint8Array {
+  const keys = text.split(",").map((key) => {
+    const ctrl = /^ctrl-(.)$/i.exec(key);
+    if (ctrl) {
+      const ch = ctrl[1].toLowerCase();
+      if (ch >= "a" && ch <= "z") return ch.charCodeAt(0) - 0x60;
+      const special: Record<string, number> = { "@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31 };
+      if (ch in special) return special[ch];
+    } else if (key.length === 1) {
+      return key.charCodeAt(0);
+    }
+    throw new FlokaError(`invalid detach keys (${text}): ${JSON.stringify(key)} is not a key`);
+  });
+  return new Uint8Array(keys);
+}
+
+/** Finds the detach sequence in typed input, across reads; `push` says whether it is complete. */
+export class DetachKeys {
+  #matched = 0;
+  constructor(private readonly keys: Uint8Array) {}
+
+  /**
+   * The part of `chunk` to send on, and whether the sequence was typed. Keys that start the
+   * sequence are held back until it is complete or broken, as Docker does.
+   */
+  push(chunk: Uint8Array): { send: Uint8Array; detach: boolean } {
+    const out: number[] = [];
+    for (const byte of chunk) {
+      if (byte === this.keys[this.#matched]) {
+        this.#matched++;
+        if (this.#matched === this.keys.length) return { send: new Uint8Array(out), detach: true };
+        continue;
+      }
+      if (this.#matched) out.push(...this.keys.subarray(0, this.#matched));
+      this.#matched = byte === this.keys[0] ? 1 : 0;
+      if (!this.#matched) out.push(byte);
+    }
+    return { send: new Uint8Array(out), detach: false };
+  }
+}
+
+export interface AttachResult {
+  /** The container's exit code, or null when the client detached (or the supervisor went away). */
+  exitCode: number | null;
+}
+
+/**
+ * The client's end: relays `input` (Floka's stdin, or null) to the container and the
+ * container's output to Floka's stdout and stderr, until the process ends or `detachKeys`
+ * are typed.
+ */
+export async function attachClient(
+  path: string,
+  input: ReadableStream<Uint8Array> | null,
+  detachKeys: Uint8Array,
+): Promise<AttachResult> {
+  let conn: Deno.UnixConn;
+  try {
+    conn = await Deno.connect({ transport: "unix", path });
+  } catch (err) {
+    throw new FlokaError(
+      `cannot attach: the container's supervisor does not answer (${(err as Error).message})`,
+    );
+  }
+  let detached = false;
+  const keys = new DetachKeys(detachKeys);
+  const reader = input?.getReader();
+  const sending = (async () => {
+    if (!reader) return;
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        const { send, detach } = keys.push(value);
+        if (send.length) await conn.write(send);
+        if (detach) {
+          detached = true;
+          conn.close();
+          return;
+        }
+      }
+    } catch {
+      // The connection is closed: the container ended.
+    }
+  })();
+  const result = await readFrames(conn).catch(() => ({ exitCode: null }));
+  await reader?.cancel().catch(() => {});
+  await sending;
+  try {
+    conn.close();
+  } catch { /* closed on detach */ }
+  return detached ? { exitCode: null } : result;
+}
+
+async function readFrames(conn: Deno.Conn): Promise<AttachResult> {
+  let pending = new Uint8Array(0);
+  const buf = new Uint8Array(65536);
+  for (;;) {
+    const n = await conn.read(buf);
+    if (n === null) return { exitCode: null };
+    const joined = new Uint8Array(pending.length + n);
+    joined.set(pending);
+    joined.set(buf.subarray(0, n), pending.length);
+    let at = 0;
+    while (joined.length - at >= 5) {
+      const length = new DataView(joined.buffer, at + 1, 4).getUint32(0);
+      if (joined.length - at - 5 < length) break;
+      const payload = joined.subarray(at + 5, at + 5 + length);
+      const kind = joined[at];
+      at += 5 + length;
+      if (kind === EXIT) return { exitCode: new DataView(payload.buffer, payload.byteOffset, 4).getInt32(0) };
+      const out = kind === STDERR ? Deno.stderr : Deno.stdout;
+      for (let done = 0; done < payload.length;) done += out.writeSync(payload.subarray(done));
+    }
+    pending = joined.slice(at);
+  }
+}
