@@ -31,14 +31,15 @@
  *   the client that started it (and `-d` returns at once).
  */
 import * as libc from "../../ffi/libc.ts";
-import { describeError, EXIT_CANNOT_EXECUTE, EXIT_FLOKA, FlokaError } from "../../lib/errors.ts";
+import { describeError, EXIT_CANNOT_EXECUTE, FlokaError } from "../../lib/errors.ts";
 import { envValue, mergeEnv } from "../../lib/env.ts";
 import * as L from "../../lib/linux.ts";
 import { resolveUser } from "../../lib/passwd.ts";
 import { secureJoin } from "../../lib/secure_join.ts";
-import type { ProcessSpec, StartFailure } from "../../lib/spec.ts";
+import type { ProcessSpec } from "../../lib/spec.ts";
 import { type ExecPlan, findExecutable, limitCapabilities, startFailure } from "./containerize.ts";
 import type { WindowSize } from "./pty.ts";
+import { receiveSpec, reporter } from "./sync_channel.ts";
 import { linuxSys, type Sys } from "./sys.ts";
 
 /** The namespaces `exec` joins besides the PID namespace, in the order it joins them. */
@@ -140,37 +141,10 @@ export const linuxExecSys: ExecSys = {
   cwd: () => Deno.cwd(),
 };
 
-/** One line from `fd`, or null at end of file (the host gave up, and has said why). */
-function readLine(fd: number): string | null {
-  const decoder = new TextDecoder();
-  const buf = new Uint8Array(65536);
-  let text = "";
-  for (;;) {
-    const n = libc.read(fd, buf);
-    if (n === 0) return null;
-    text += decoder.decode(buf.subarray(0, n), { stream: true });
-    if (buf[n - 1] === 0x0a) return text;
-  }
-}
-
 export function main(args: string[]): never {
   const channel = Number(args[0]);
-  const report = (failure: StartFailure) => {
-    try {
-      libc.writeAll(channel, new TextEncoder().encode(JSON.stringify(failure)));
-    } catch {
-      console.error(`floka: ${failure.message}`);
-    }
-  };
-  let spec: ExecSpec;
-  try {
-    const line = readLine(channel);
-    if (line === null) Deno.exit(EXIT_FLOKA);
-    spec = JSON.parse(line);
-  } catch (err) {
-    report({ exitCode: EXIT_FLOKA, message: `exec-inside: no usable exec spec: ${describeError(err)}` });
-    Deno.exit(EXIT_FLOKA);
-  }
+  const report = reporter(channel);
+  const spec = receiveSpec<ExecSpec>(channel, "exec-inside");
   try {
     const plan = setUpExec(spec, linuxExecSys, channel);
     // The sync channel and anything else inherited must not reach the command.
