@@ -33,6 +33,7 @@ import {
 } from "../../lib/dockerignore.ts";
 import { describeError, FlokaError } from "../../lib/errors.ts";
 import { type PathLookup, secureJoin } from "../../lib/secure_join.ts";
+import { lstatOrNull } from "../store/files.ts";
 
 export type SourceKind = "file" | "dir" | "symlink" | "fifo" | "chardev" | "blockdev";
 
@@ -587,15 +588,6 @@ function parentOf(path: string, root: string): string {
 
 // ---------------------------------------------------------------------------------------
 // Small helpers.
-
-function lstatOrNull(path: string): Deno.FileInfo | null {
-  try {
-    return Deno.lstatSync(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) return null;
-    throw err;
-  }
-}
 
 function sortedNames(dir: string): string[] {
   const names: string[] = [];

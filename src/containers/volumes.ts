@@ -9,7 +9,7 @@ import * as libc from "../../ffi/libc.ts";
 import { FlokaError } from "../../lib/errors.ts";
 import { secureJoin } from "../../lib/secure_join.ts";
 import { parseBytes } from "../../lib/units.ts";
-import { pathExists, readJsonIfExists, withLock, writeJsonAtomic } from "../store/files.ts";
+import { lstatOrNull, pathExists, readJsonIfExists, withLock, writeJsonAtomic } from "../store/files.ts";
 import type { StoreRoot } from "../store/root.ts";
 
 /** One mount a container asked for, as its record keeps it. */
@@ -447,15 +447,6 @@ export function diskUsage(dir: string): number {
 interface MergedEntry {
   path: string;
   info: Deno.FileInfo;
-}
-
-function lstatOrNull(path: string): Deno.FileInfo | null {
-  try {
-    return Deno.lstatSync(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) return null;
-    throw err;
-  }
 }
 
 const isWhiteout = (info: Deno.FileInfo) => info.isCharDevice === true && info.rdev === 0;

@@ -57,3 +57,13 @@ export function pathExists(path: string): boolean {
     return false;
   }
 }
+
+/** lstat of `path`, or null when nothing is there (or a parent is not a directory). */
+export function lstatOrNull(path: string): Deno.FileInfo | null {
+  try {
+    return Deno.lstatSync(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) return null;
+    throw err;
+  }
+}
