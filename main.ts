@@ -9,6 +9,7 @@ const INTERNAL: Record<string, string> = {
   containerize: "./src/runtime/containerize_main.ts",
   supervise: "./src/runtime/supervisor_main.ts",
   "exec-inside": "./src/runtime/exec_main.ts", // the inside of `floka exec`
+  "network-release": "./src/network/release_main.ts", // CNI DEL after a container's last run
 };
 const internal = INTERNAL[Deno.args[0]];
 const { main } = await import(internal ?? "./src/cli/program.ts");

@@ -1,7 +1,7 @@
 /**
  * Floka's benchmark, in three sections, each against peers measured in the same run:
  *
- * 1. start: `floka run --rm busybox /bin/true` against
+ * 1. start: `floka run --rm --network none busybox /bin/true` (the peers have no network either) against
  *    - `runc run` of an OCI bundle that this script writes (the floor: no image store, no
  *      container record, no overlayfs),
  *    - `podman run --rm` when podman is installed (the busybox rootfs is imported into podman).
@@ -11,7 +11,10 @@
  *    docker-registry, into an empty store (bench/pull.ts). Target: at most 1.0x Podman's.
  * 3. unpack: Floka's unpackLayer against `tar -xzf` on one ~50 MB gzip layer
  *    (bench/unpack.ts). Target: at most 1.5x tar's.
- * 4. build: `floka build` against `podman build` of one 10-step Flokafile from the same
+ * 4. network: `run --rm --network bridge` against `--network none`, and TCP throughput
+ *    through a published port against the container's address (bench/network.ts). Targets:
+ *    networking adds at most 60 ms at the median; the published port at least 0.8x direct.
+ * 5. build: `floka build` against `podman build` of one 10-step Flokafile from the same
  *    busybox base, cold (nothing cached) and fully cached (bench/build.ts). Targets: at
  *    most 0.5x Podman's cold and 0.25x Podman's cached.
  *
@@ -19,7 +22,7 @@
  * machine hits all of them alike. Each section prints medians, minimums and ratios as a
  * markdown table, then its targets.
  *
- *   deno task bench [--only start|detach|exec|pull|unpack|build] [--runs N] [--pull-runs N] [--unpack-runs N]
+ *   deno task bench [--only start|detach|exec|network|pull|unpack|build] [--runs N] [--pull-runs N] [--unpack-runs N]
  *                   [--build-runs N]
  *
  * (default: every section; 20 timed start runs per tool after 2 warm-up runs, 5 pulls, 7
@@ -49,6 +52,7 @@ import {
 import { benchBuild } from "./build.ts";
 import { benchDetach } from "./detach.ts";
 import { benchExec } from "./exec.ts";
+import { benchNetwork } from "./network.ts";
 import { benchPull } from "./pull.ts";
 import { benchUnpack } from "./unpack.ts";
 
@@ -59,7 +63,7 @@ const TARGET_RSS_MB = 60;
 const PODMAN_IMAGE = "localhost/floka-bench-busybox";
 const PODMAN_RUN_FLAGS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--network", "none"];
 
-const SECTIONS = ["start", "detach", "exec", "pull", "unpack", "build"] as const;
+const SECTIONS = ["start", "detach", "exec", "network", "pull", "unpack", "build"] as const;
 type Section = typeof SECTIONS[number];
 
 interface Options {
@@ -71,7 +75,7 @@ interface Options {
 }
 
 const USAGE =
-  "usage: deno task bench [--only start|detach|exec|pull|unpack|build] [--runs N] [--pull-runs N] " +
+  "usage: deno task bench [--only start|detach|exec|network|pull|unpack|build] [--runs N] [--pull-runs N] " +
   "[--unpack-runs N] [--build-runs N]";
 
 function usage(message: string): never {
@@ -163,7 +167,7 @@ async function benchStart(runs: number): Promise<void> {
   const rootfs = `${imageDir}/rootfs`;
   const runcState = `${work}/runc-state`;
 
-  const floka = ["--root", store, "run", "--rm", "busybox", "/bin/true"];
+  const floka = ["--root", store, "run", "--rm", "--network", "none", "busybox", "/bin/true"];
   const contenders: Contender[] = flokaCommands().map(({ name, argv }) => ({
     name,
     argv: () => [...argv, ...floka],
@@ -244,6 +248,7 @@ async function main(): Promise<void> {
     start: () => benchStart(opts.runs),
     detach: () => benchDetach(opts.runs),
     exec: () => benchExec(opts.runs),
+    network: () => benchNetwork(opts.runs),
     pull: () => benchPull(opts.pullRuns),
     unpack: () => benchUnpack(opts.unpackRuns),
     build: () => benchBuild(opts.buildRuns),

@@ -113,6 +113,7 @@ const SYMBOLS = {
   // int tcsetattr(int fd, int when, const struct termios *t)
   tcsetattr: { parameters: ["i32", "i32", "buffer"], result: "i32" },
   cfmakeraw: { parameters: ["buffer"], result: "void" }, // void cfmakeraw(struct termios *t)
+  flock: { parameters: ["i32", "i32"], result: "i32" }, // int flock(int fd, int operation)
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
@@ -356,6 +357,21 @@ export function kill(pid: number, signal: number): boolean {
   const errno = lastErrno();
   if (errno === 3) return false;
   throw new SyscallError("kill", [pid, signal], errno);
+}
+
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+
+/**
+ * flock(2) on `fd`, exclusive. Without `wait` it returns false when another open file
+ * description holds the lock; with it, it blocks (on this thread) until the lock is free.
+ */
+export function flockExclusive(fd: number, wait: boolean): boolean {
+  const r = fn("flock")(fd, LOCK_EX | (wait ? 0 : LOCK_NB));
+  if (r === 0) return true;
+  const errno = lastErrno();
+  if (!wait && errno === 11) return false; // EWOULDBLOCK
+  throw new SyscallError("flock", [fd], errno);
 }
 
 export function socket(domain: number, type: number, protocol: number): number {

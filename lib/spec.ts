@@ -45,8 +45,16 @@ export interface ContainerSpec {
   readonlyPaths: string[];
   /** Host paths of cgroup files the process writes "0" into first, to join its cgroup. */
   cgroupJoinFiles: string[];
-  /** "none": a new network namespace with loopback up; "host": the host's. */
-  network: "none" | "host";
+  /**
+   * "none": a new network namespace with loopback up; "host": the host's; `{ path }`: the
+   * namespace the host prepared (and attached to a network) at that path, loopback up.
+   */
+  network: "none" | "host" | { path: string };
+  /**
+   * The host sends one more line on the sync channel, once the network is attached (CNI
+   * ADD runs while the container is set up); the command is not started before it.
+   */
+  awaitHost?: boolean;
   process: ProcessSpec;
 }
 

@@ -5,7 +5,23 @@ import { humanDuration, humanSize } from "../../lib/units.ts";
 import { imageCreated, imageId, imageSize, listImages, shortImageId } from "../images/images.ts";
 import { storeRoot } from "../store/root.ts";
 import { defineCommand } from "./command.ts";
+import { dockerTime, formatList } from "./format.ts";
 import { writeStdout } from "./output.ts";
+
+/** Headers of `images --format 'table ...'`, by field. */
+const IMAGE_HEADERS: Readonly<Record<string, string>> = {
+  Containers: "CONTAINERS",
+  CreatedAt: "CREATED AT",
+  CreatedSince: "CREATED",
+  Digest: "DIGEST",
+  ID: "IMAGE ID",
+  Repository: "REPOSITORY",
+  SharedSize: "SHARED SIZE",
+  Size: "SIZE",
+  Tag: "TAG",
+  UniqueSize: "UNIQUE SIZE",
+  VirtualSize: "SIZE",
+};
 
 export const imagesCommand = defineCommand(
   {
@@ -18,6 +34,11 @@ export const imagesCommand = defineCommand(
       quiet: { short: "q", long: "quiet", help: "Only show image IDs" },
       noTrunc: { long: "no-trunc", help: "Don't truncate output" },
       digests: { long: "digests", help: "Show digests" },
+      format: {
+        long: "format",
+        value: "string",
+        help: "Format output: 'table', 'table TEMPLATE', 'json', or a template ('{{.Repository}}:{{.Tag}}')",
+      },
     },
   },
   async ({ options, globals }) => {
@@ -29,13 +50,14 @@ export const imagesCommand = defineCommand(
       return 0;
     }
     const now = Date.now();
+    const sizes = images.map(imageSize);
     const rows = images.map((image, i) => [
       image.repository,
       image.tag,
       ...(options.digests ? [image.repoDigest ?? "<none>"] : []),
       shown(ids[i]),
       `${humanDuration(now - imageCreated(image).getTime())} ago`,
-      humanSize(imageSize(image)),
+      humanSize(sizes[i]),
     ]);
     const header = [
       "REPOSITORY",
@@ -45,7 +67,26 @@ export const imagesCommand = defineCommand(
       "CREATED",
       "SIZE",
     ];
-    writeStdout(formatTable(header, rows));
+    const view = (i: number) => ({
+      Containers: "N/A",
+      CreatedAt: dockerTime(imageCreated(images[i])),
+      CreatedSince: `${humanDuration(now - imageCreated(images[i]).getTime())} ago`,
+      Digest: images[i].repoDigest ?? "<none>",
+      ID: shown(ids[i]),
+      Repository: images[i].repository,
+      SharedSize: "N/A",
+      Size: humanSize(sizes[i]),
+      Tag: images[i].tag,
+      UniqueSize: "N/A",
+      VirtualSize: humanSize(sizes[i]),
+    });
+    writeStdout(formatList(options.format, {
+      items: images.map((_, i) => i),
+      view,
+      headers: IMAGE_HEADERS,
+      sample: Object.fromEntries(Object.keys(IMAGE_HEADERS).map((k) => [k, ""])),
+      defaultTable: () => formatTable(header, rows),
+    }));
     return 0;
   },
 );

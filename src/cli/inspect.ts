@@ -7,6 +7,8 @@ import type { MountSpec } from "../containers/volumes.ts";
 import { findImage, type Image, imageCreated, imageId } from "../images/images.ts";
 import { defineCommand } from "./command.ts";
 import { openStore } from "./context.ts";
+import { formatObjects, parseTemplate } from "./format.ts";
+import { writeStdout } from "./output.ts";
 
 const ZERO_TIME = "0001-01-01T00:00:00Z";
 
@@ -29,6 +31,31 @@ function mountsShown(mounts: readonly MountSpec[]) {
     RW: !m.readOnly,
     Propagation: m.type === "bind" ? "rprivate" : "",
   }));
+}
+
+/** Docker's `NetworkSettings`: the address while the container runs, its published ports. */
+function networkSettings(c: Container) {
+  const net = c.state.status === "running" ? c.state.network : undefined;
+  const ports: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
+  for (const p of c.record.hostConfig.portBindings ?? []) {
+    const key = `${p.containerPort}/${p.protocol}`;
+    ports[key] = net
+      ? [...(ports[key] ?? []), { HostIp: p.hostIp || "0.0.0.0", HostPort: String(p.hostPort) }]
+      : null;
+  }
+  const endpoint = {
+    IPAddress: net?.ipAddress ?? "",
+    IPPrefixLen: net?.prefixLen ?? 0,
+    Gateway: net?.gateway ?? "",
+    MacAddress: net?.macAddress ?? "",
+  };
+  const mode = c.record.hostConfig.networkMode;
+  return {
+    SandboxKey: net?.netns ?? "",
+    Ports: ports,
+    ...endpoint,
+    Networks: { [mode]: { ...endpoint, NetworkID: net?.config.id ?? "" } },
+  };
 }
 
 export function inspectView(c: Container) {
@@ -61,6 +88,14 @@ export function inspectView(c: Container) {
     HostConfig: {
       AutoRemove: record.hostConfig.autoRemove,
       NetworkMode: record.hostConfig.networkMode,
+      PortBindings: Object.fromEntries(
+        (record.hostConfig.portBindings ?? []).map((p) => [
+          `${p.containerPort}/${p.protocol}`,
+          [{ HostIp: p.hostIp, HostPort: String(p.hostPort) }],
+        ]),
+      ),
+      Dns: record.hostConfig.dns ?? [],
+      ExtraHosts: (record.hostConfig.extraHosts ?? []).map((h) => `${h.name}:${h.ip}`),
       Memory: record.hostConfig.memory,
       MemorySwap: record.hostConfig.memorySwap ?? 0,
       NanoCpus: record.hostConfig.nanoCpus ?? 0,
@@ -82,6 +117,7 @@ export function inspectView(c: Container) {
       },
     },
     Mounts: mountsShown(record.hostConfig.mounts ?? []),
+    NetworkSettings: networkSettings(c),
     GraphDriver: {
       Name: "overlay2",
       Data: {
@@ -139,9 +175,18 @@ export const inspectCommand = defineCommand(
     description: "Return low-level information on containers and images",
     minArgs: 1,
     maxArgs: Infinity,
-    options: {},
+    options: {
+      format: {
+        short: "f",
+        long: "format",
+        value: "string",
+        help: "Format output using a template ('{{.State.Status}}', '{{json .Config}}'), or 'json'",
+      },
+    },
   },
-  async ({ args, globals }) => {
+  async ({ options, args, globals }) => {
+    // A template that cannot be parsed fails before any lookup, as Docker's does.
+    if (options.format && options.format.trim() !== "json") parseTemplate(options.format);
     const store = openStore(globals);
     const found = [];
     let exitCode = 0;
@@ -153,7 +198,7 @@ export const inspectCommand = defineCommand(
         exitCode = 1;
       }
     }
-    console.log(JSON.stringify(found, null, 4));
+    writeStdout(formatObjects(options.format, found));
     return exitCode;
   },
 );

@@ -15,6 +15,13 @@ import { setLogLevel } from "../log.ts";
 import { VERSION } from "../version.ts";
 import { attachCommand } from "./attach.ts";
 import { buildCommand } from "./build.ts";
+import { commitCommand } from "./commit.ts";
+import { exportCommand } from "./export.ts";
+import { loadCommand } from "./load.ts";
+import { saveCommand } from "./save.ts";
+import { completionCommand } from "./completion.ts";
+import { containerCommand, imageCommand } from "./prune.ts";
+import { systemCommand } from "./system.ts";
 import type { CliCommand } from "./command.ts";
 import type { GlobalOptions } from "./context.ts";
 import { execCommand } from "./exec.ts";
@@ -24,8 +31,11 @@ import { inspectCommand } from "./inspect.ts";
 import { killCommand } from "./kill.ts";
 import { loginCommand, logoutCommand } from "./login.ts";
 import { logsCommand } from "./logs.ts";
+import { networkCommand } from "./network.ts";
+import { portCommand } from "./port.ts";
 import { psCommand } from "./ps.ts";
 import { pullCommand } from "./pull.ts";
+import { pushCommand } from "./push.ts";
 import { restartCommand } from "./restart.ts";
 import { rmCommand } from "./rm.ts";
 import { rmiCommand } from "./rmi.ts";
@@ -37,26 +47,37 @@ import { tagCommand } from "./tag.ts";
 import { volumeCommand } from "./volume.ts";
 import { waitCommand } from "./wait.ts";
 
-const COMMANDS: readonly CliCommand[] = [
+export const COMMANDS: readonly CliCommand[] = [
   attachCommand,
   buildCommand,
+  commitCommand,
+  completionCommand,
+  containerCommand,
   execCommand,
+  exportCommand,
+  imageCommand,
   imagesCommand,
   importCommand,
   inspectCommand,
   killCommand,
+  loadCommand,
   loginCommand,
   logoutCommand,
   logsCommand,
+  networkCommand,
+  portCommand,
   psCommand,
   pullCommand,
+  pushCommand,
   restartCommand,
   rmCommand,
   rmiCommand,
   runCommand,
+  saveCommand,
   startCommand,
   statsCommand,
   stopCommand,
+  systemCommand,
   tagCommand,
   volumeCommand,
   waitCommand,

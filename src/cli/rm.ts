@@ -2,8 +2,8 @@
 import * as libc from "../../ffi/libc.ts";
 import { FlokaError } from "../../lib/errors.ts";
 import { SIGNALS } from "../../lib/linux.ts";
-import { isAlive } from "../containers/liveness.ts";
-import { reconcile } from "../containers/reconcile.ts";
+import { isAlive, supervisorAlive } from "../containers/liveness.ts";
+import { reconcile, releaseNetwork } from "../containers/reconcile.ts";
 import type { Container, ContainerStore } from "../containers/store.ts";
 import { CgroupManager } from "../runtime/cgroups.ts";
 import { attachSocketPath } from "../runtime/attach.ts";
@@ -44,6 +44,8 @@ export async function removeContainer(store: ContainerStore, ref: string, force:
   }
   const left = cgroups.remove(cgroups.locate(c.record.id));
   if (left.length) throw new FlokaError(`container ${ref}: could not remove its cgroup ${left.join(", ")}`);
+  // Without its supervisor (killed while the container lived on) nobody else releases its network.
+  if (!supervisorAlive(c.state)) releaseNetwork(store, c);
   store.remove(c.record.id);
   try {
     Deno.removeSync(attachSocketPath(c.record.id)); // left by a supervisor that was killed

@@ -13,6 +13,10 @@ import { findInitBinary } from "../runtime/init.ts";
 import { prepareContainerDir, StartError } from "../runtime/run.ts";
 import { supervise } from "../runtime/supervise.ts";
 import type { CommandSpec, ParsedOptions } from "../../lib/argv.ts";
+import { exposedPorts, isIPv4, parseAddHost, parsePublish, type PortBinding } from "../../lib/network.ts";
+import { checkPortsFree, freeHostPort, ownNetwork } from "../network/attach.ts";
+import { CNI_PATH, cniAvailable } from "../network/cni.ts";
+import { NetworkStore } from "../network/networks.ts";
 import { defineCommand } from "./command.ts";
 import { openStore, requireRoot } from "./context.ts";
 
@@ -55,9 +59,23 @@ const RUN_SPEC = {
     network: {
       long: "network",
       value: "string",
-      default: "none",
-      choices: ["none", "host"],
-      help: "Connect the container to a network: none (own namespace, loopback only) or host",
+      help:
+        "Connect the container to a network: bridge (the default, network floka), a user-defined network, none (loopback only) or host",
+    },
+    publish: {
+      short: "p",
+      long: "publish",
+      value: "list",
+      repeatable: true,
+      help: "Publish a container's port(s) to the host ([HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO])",
+    },
+    publishAll: { short: "P", long: "publish-all", help: "Publish all exposed ports to random ports" },
+    dns: { long: "dns", value: "list", repeatable: true, help: "Set custom DNS servers" },
+    addHost: {
+      long: "add-host",
+      value: "list",
+      repeatable: true,
+      help: "Add a custom host-to-IP mapping (host:ip)",
     },
     memory: { short: "m", long: "memory", value: "bytes", help: "Memory limit (e.g. 512m, 1g)" },
     memorySwap: {
@@ -186,11 +204,65 @@ export function parseRestartPolicy(value: string): RestartPolicy {
   throw invalid();
 }
 
-function networkMode(value: string): "none" | "host" {
+/**
+ * `--network`: as Docker, the default is `bridge` (Floka's network `floka`), when the CNI
+ * plugins are installed; without them it is `none`, said once on stderr. A named network
+ * must exist.
+ */
+function networkMode(store: ContainerStore, value: string | undefined): string {
+  if (value === undefined) {
+    if (cniAvailable()) return "bridge";
+    console.error(`floka: the CNI plugins are not installed (${CNI_PATH}/bridge): using --network none`);
+    return "none";
+  }
   if (value === "none" || value === "host") return value;
-  throw new FlokaError(
-    `network ${JSON.stringify(value)} not found: this version supports --network none and --network host`,
-  );
+  if (!cniAvailable()) throw new FlokaError(`network ${value} needs the CNI plugins in ${CNI_PATH}`);
+  new NetworkStore(store.store).resolve(value); // an unknown network fails here
+  return value;
+}
+
+/**
+ * `-p` and `-P`, with a free host port chosen for each port that has none, checked against
+ * the ports the host's processes and the running containers use.
+ */
+export function portBindings(
+  store: ContainerStore,
+  image: Image,
+  opts: RunOptions,
+  network: string,
+): PortBinding[] {
+  const requests = opts.publish.flatMap(parsePublish);
+  if (opts.publishAll) {
+    const exposed = exposedPorts(image.config?.config?.ExposedPorts as Record<string, unknown> | undefined);
+    requests.push(
+      ...exposed.filter((e) =>
+        !requests.some((r) => r.containerPort === e.containerPort && r.protocol === e.protocol)
+      ),
+    );
+  }
+  if (!requests.length) return [];
+  if (!ownNetwork(network)) {
+    console.error("WARNING: Published ports are discarded when using host network mode or none");
+    return [];
+  }
+  const bindings = requests.map((r) => r.hostPort ? r : { ...r, hostPort: freeHostPort(r.hostIp) });
+  const inUse = store.list().filter((c) => c.state.status === "running")
+    .flatMap((c) => c.state.network?.ports ?? []);
+  for (const b of bindings) {
+    const clash = [...inUse, ...bindings.filter((o) => o !== b)].find((o) =>
+      o.hostPort === b.hostPort && o.protocol === b.protocol &&
+      (!o.hostIp || !b.hostIp || o.hostIp === b.hostIp)
+    );
+    if (clash) {
+      throw new FlokaError(
+        `driver failed programming external connectivity: Bind for ${
+          b.hostIp || "0.0.0.0"
+        }:${b.hostPort} failed: port is already allocated`,
+      );
+    }
+  }
+  checkPortsFree(bindings);
+  return bindings;
 }
 
 /**
@@ -212,7 +284,12 @@ export function containerRecord(
   limits: ResolvedLimits = resourceLimits(opts),
 ): ContainerRecord {
   const id = newContainerId();
-  const network = networkMode(opts.network);
+  const network = networkMode(store, opts.network);
+  const ports = portBindings(store, image, opts, network);
+  const extraHosts = opts.addHost.map(parseAddHost);
+  for (const dns of opts.dns) {
+    if (!isIPv4(dns) && !dns.includes(":")) throw new FlokaError(`${dns} is not an ip address`);
+  }
   const hostname = opts.hostname ?? (network === "host" ? Deno.hostname() : id.slice(0, 12));
   const workingDir = opts.workdir ?? (image.config?.config?.WorkingDir || "/");
   if (!workingDir.startsWith("/")) {
@@ -247,6 +324,9 @@ export function containerRecord(
     hostConfig: {
       autoRemove: !!opts.rm,
       networkMode: network,
+      ...(ports.length ? { portBindings: ports } : {}),
+      ...(opts.dns.length ? { dns: opts.dns } : {}),
+      ...(extraHosts.length ? { extraHosts } : {}),
       ...limits,
       restartPolicy,
       init: opts.init,

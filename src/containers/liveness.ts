@@ -39,5 +39,12 @@ export function isAlive(state: ContainerState): boolean {
  */
 export function supervisorAlive(state: ContainerState): boolean {
   if (!state.supervisorPid || state.supervisorStartTime === undefined) return false;
-  return processStartTime(state.supervisorPid) === state.supervisorStartTime;
+  if (processStartTime(state.supervisorPid) !== state.supervisorStartTime) return false;
+  // A killed supervisor that its new parent has not reaped yet is a zombie: dead.
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${state.supervisorPid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
 }

@@ -10,6 +10,8 @@ import { FlokaError } from "../../lib/errors.ts";
 import { readJsonIfExists, withLock, writeFileAtomic, writeJsonAtomic } from "../store/files.ts";
 import type { StoreRoot } from "../store/root.ts";
 import type { MountSpec } from "./volumes.ts";
+import type { PortBinding } from "../../lib/network.ts";
+import type { NetworkState } from "../network/attach.ts";
 
 export interface ContainerRecord {
   id: string;
@@ -38,7 +40,14 @@ export interface ContainerRecord {
   };
   hostConfig: {
     autoRemove: boolean;
-    networkMode: "none" | "host";
+    /** `--network`: "none", "host", "bridge" (the default network, `floka`) or a network's name. */
+    networkMode: string;
+    /** `-p`/`-P`, host ports resolved when the container was made. */
+    portBindings?: PortBinding[];
+    /** `--dns`: resolvers that replace the host's in the container's resolv.conf. */
+    dns?: string[];
+    /** `--add-host NAME:IP`: extra /etc/hosts entries. */
+    extraHosts?: { name: string; ip: string }[];
     /** Bytes, 0 for no limit. */
     memory: number;
     /** Relative CPU weight, 0 for the default. */
@@ -96,6 +105,8 @@ export interface ContainerState {
   /** The Floka process that waits for the container (`floka run`, or a detached supervisor). */
   supervisorPid?: number;
   supervisorStartTime?: number;
+  /** While the process runs on a network of its own: its namespace, address and ports. */
+  network?: NetworkState;
 }
 
 export interface Container {

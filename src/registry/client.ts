@@ -1,5 +1,7 @@
 /**
- * A client for the pull side of the OCI distribution API (registry v2): manifests and blobs.
+ * A client for the OCI distribution API (registry v2): manifests and blobs, pulled and
+ * pushed (the push side: HEAD a blob, mount it from another repository or upload it in one
+ * PUT or in PATCHed chunks, then PUT the manifest).
  *
  * A registry stores content-addressed blobs (layers, configs) and manifests that name them
  * by digest, under repository names:
@@ -108,6 +110,8 @@ interface Subject {
   shown: string;
   kind: "manifest" | "blob";
   digest?: Digest;
+  /** What the request is for, to word a refusal; "pull" when absent. */
+  action?: "pull" | "push";
 }
 
 /** Per-request authentication state, so each way of answering a 401 is tried once. */
@@ -258,6 +262,253 @@ export class RegistryClient {
     if (!res.ok) throw failed(`${res.status} ${res.statusText}`);
   }
 
+  // --- push: the upload side of the distribution API ------------------------------------
+
+  /**
+   * Whether `ref`'s repository already holds the blob: `HEAD /v2/<name>/blobs/<digest>`.
+   * A redirect (to storage elsewhere) means it does.
+   */
+  async blobExists(ref: Reference, digest: Digest): Promise<boolean> {
+    const subject = pushSubject(ref, "blob", digest);
+    const url = new URL(`${this.#origin(ref.registry)}/v2/${ref.repository}/blobs/${digest}`);
+    const res = await this.#pushRequest(subject, "HEAD", url, {}, null, pushScope(ref.repository), true);
+    if (res.status === 404) {
+      await res.body?.cancel();
+      return false;
+    }
+    if (res.ok || (res.status >= 300 && res.status < 400)) {
+      await res.body?.cancel();
+      return true;
+    }
+    throw await pushStatusError(res, subject, `the check for blob ${digest}`);
+  }
+
+  /**
+   * Starts a blob upload: `POST /v2/<name>/blobs/uploads/`. With `mount`, asks the registry
+   * to link the blob from another repository it holds instead (201: done); a registry that
+   * cannot (202) starts an ordinary upload, whose location is returned.
+   */
+  async startUpload(
+    ref: Reference,
+    mount?: { digest: Digest; from: string },
+  ): Promise<{ mounted: true } | { mounted: false; location: URL }> {
+    const subject = pushSubject(ref, "blob", mount?.digest);
+    const url = new URL(`${this.#origin(ref.registry)}/v2/${ref.repository}/blobs/uploads/`);
+    let scope = pushScope(ref.repository);
+    if (mount) {
+      checkRepository({ registry: ref.registry, repository: mount.from });
+      checkDigest(mount.digest);
+      url.searchParams.set("mount", mount.digest);
+      url.searchParams.set("from", mount.from);
+      // One token covering both repositories, as Docker asks for it.
+      scope = `${scope} ${pullScope(mount.from)}`;
+    }
+    const res = await this.#pushRequest(subject, "POST", url, {}, new Uint8Array(), scope, true);
+    if (res.status === 201 && mount) {
+      await res.body?.cancel();
+      return { mounted: true };
+    }
+    if (res.status === 202 || res.status === 201) {
+      await res.body?.cancel();
+      // Without a Location, the upload's UUID names it at the path the spec gives.
+      const uuid = res.headers.get("Docker-Upload-UUID")?.trim();
+      const location = res.headers.get("Location") ??
+        (uuid && /^[\w.-]+$/.test(uuid) ? `/v2/${ref.repository}/blobs/uploads/${uuid}` : null);
+      return { mounted: false, location: resolveLocation(location, url) };
+    }
+    throw await pushStatusError(res, subject, mount ? `the mount of blob ${mount.digest}` : "a blob upload");
+  }
+
+  /**
+   * Sends one chunk of an upload (`PATCH`, `Content-Range: <first>-<last>`) and returns where
+   * the upload continues. The registry's `Range` answer must cover exactly what was sent.
+   */
+  async uploadChunk(
+    ref: Reference,
+    location: URL,
+    chunk: Uint8Array<ArrayBuffer>,
+    offset: number,
+    digest?: Digest,
+  ): Promise<URL> {
+    const subject = pushSubject(ref, "blob", digest);
+    const last = offset + chunk.length - 1;
+    const res = await this.#pushRequest(
+      subject,
+      "PATCH",
+      location,
+      {
+        "Content-Type": "application/octet-stream",
+        "Content-Range": `${offset}-${last}`,
+      },
+      chunk,
+      pushScope(ref.repository),
+      false,
+    );
+    if (res.status !== 202) {
+      throw await pushStatusError(
+        res,
+        subject,
+        `the upload of ${digest ?? "a blob"} (bytes ${offset}-${last})`,
+      );
+    }
+    await res.body?.cancel();
+    const end = rangeEnd(res.headers.get("Range"));
+    if (end !== null && end !== last) {
+      throw new RegistryError(
+        `${ref.registry} stored bytes 0-${end} of ${digest ?? "a blob"} after receiving 0-${last}; giving up`,
+      );
+    }
+    const next = res.headers.get("Location");
+    return next ? resolveLocation(next, location) : location;
+  }
+
+  /**
+   * Ends an upload: `PUT <location>?digest=<digest>`, with the whole blob (a monolithic
+   * upload) or nothing more (after chunks). The registry verifies the digest itself.
+   */
+  async finishUpload(
+    ref: Reference,
+    location: URL,
+    digest: Digest,
+    body: Uint8Array<ArrayBuffer> = new Uint8Array(),
+  ): Promise<void> {
+    const subject = pushSubject(ref, "blob", digest);
+    checkDigest(digest);
+    const url = withDigestParam(location, digest);
+    const res = await this.#pushRequest(
+      subject,
+      "PUT",
+      url,
+      {
+        "Content-Type": "application/octet-stream",
+      },
+      body,
+      pushScope(ref.repository),
+      false,
+    );
+    if (res.status !== 201 && res.status !== 204) {
+      throw await pushStatusError(res, subject, `the upload of blob ${digest}`);
+    }
+    await res.body?.cancel();
+    const claimed = res.headers.get("Docker-Content-Digest")?.trim();
+    if (claimed && claimed.startsWith("sha256:") && claimed !== digest) {
+      throw new RegistryError(`${ref.registry} stored blob ${digest} as ${claimed}`);
+    }
+  }
+
+  /**
+   * Stores a manifest under `tag`: `PUT /v2/<name>/manifests/<tag>` with its media type as
+   * Content-Type. Returns the digest the registry says it stored (`Docker-Content-Digest`),
+   * or null when it says none.
+   */
+  async putManifest(
+    ref: Reference,
+    tag: string,
+    mediaType: string,
+    bytes: Uint8Array<ArrayBuffer>,
+  ): Promise<string | null> {
+    checkRepository(ref);
+    if (!TAG.test(tag)) {
+      throw new RegistryError(`invalid tag ${JSON.stringify(tag)} for ${ref.registry}/${ref.repository}`);
+    }
+    const subject: Subject = {
+      ref,
+      shown: `${ref.registry}/${ref.repository}:${tag}`,
+      kind: "manifest",
+      action: "push",
+    };
+    const url = new URL(`${this.#origin(ref.registry)}/v2/${ref.repository}/manifests/${tag}`);
+    const res = await this.#pushRequest(
+      subject,
+      "PUT",
+      url,
+      { "Content-Type": mediaType },
+      bytes,
+      pushScope(ref.repository),
+      true,
+    );
+    if (res.status !== 201 && res.status !== 200 && res.status !== 204) {
+      throw await pushStatusError(res, subject, `manifest ${subject.shown}`);
+    }
+    await res.body?.cancel();
+    return res.headers.get("Docker-Content-Digest")?.trim() || null;
+  }
+
+  /**
+   * One push-side request, answering authentication challenges for `scope` as #get does.
+   * The Authorization header goes only to the registry's own origin (an upload location
+   * may point elsewhere). Returns any other response for the caller to judge.
+   */
+  async #pushRequest(
+    subject: Subject,
+    method: string,
+    url: URL,
+    headers: Record<string, string>,
+    body: Uint8Array<ArrayBuffer> | null,
+    scope: string,
+    retryable: boolean,
+  ): Promise<Response> {
+    const registry = subject.ref.registry;
+    const origin = new URL(this.#origin(registry)).origin;
+    const attempt: AuthAttempt = {
+      fetchedToken: false,
+      sentBasic: false,
+      sentCredentials: false,
+      sentToken: null,
+    };
+    for (;;) {
+      const ours = url.origin === origin;
+      const authorization = ours ? this.#authorizationFor(registry, scope, attempt) : null;
+      const res = await this.#sendBody(method, url, headers, body, authorization, retryable);
+      if (res.status === 401 && ours) {
+        const challenges = parseWwwAuthenticate(res.headers.get("WWW-Authenticate") ?? "");
+        const errorText = await registryErrorText(res);
+        if (await this.#answerChallenges(challenges, subject, scope, attempt)) continue;
+        throw unauthorized(subject, attempt.sentCredentials, errorText);
+      }
+      return res;
+    }
+  }
+
+  /**
+   * One request with a body, redirects not followed (an upload answers 201/202, never 3xx
+   * that Floka should chase). Only requests that are safe to repeat are retried after a 5xx
+   * or a dropped connection: a PATCH may have been half applied.
+   */
+  async #sendBody(
+    method: string,
+    url: URL,
+    headers: Record<string, string>,
+    body: Uint8Array<ArrayBuffer> | null,
+    authorization: string | null,
+    retryable: boolean,
+  ): Promise<Response> {
+    // Sending a body takes time the header timeout must not cut short (100 kB/s allowed).
+    const timeoutMs = this.#timeoutMs + (body ? Math.ceil(body.length / 100) : 0);
+    for (let attempt = 0;; attempt++) {
+      const retry = retryable && attempt < this.#retries;
+      const h = new Headers({ "User-Agent": USER_AGENT, ...headers });
+      if (authorization) h.set("Authorization", authorization);
+      let res: Response;
+      try {
+        res = await this.#fetchTimed(url, { method, headers: h, body, redirect: "manual" }, timeoutMs);
+      } catch (err) {
+        if (retry && (err instanceof TimeoutError || isTransientNetworkError(err))) {
+          await sleep(this.#backoffMs * 2 ** attempt);
+          continue;
+        }
+        if (err instanceof TimeoutError) throw new RegistryError(`${err.message} (${attempt + 1} attempts)`);
+        throw networkError(url.host, err);
+      }
+      if (res.status >= 500 && retry) {
+        await res.body?.cancel();
+        await sleep(this.#backoffMs * 2 ** attempt);
+        continue;
+      }
+      return res;
+    }
+  }
+
   #origin(registry: string): string {
     const scheme = isInsecureRegistry(registry, this.#insecure) ? "http" : "https";
     return `${scheme}://${registryEndpoint(registry)}`;
@@ -406,14 +657,19 @@ export class RegistryClient {
   }
 
   /** fetch, giving up when no response headers arrive in time (the timer ends with them). */
-  async #fetchWithTimeout(url: URL, headers: Headers): Promise<Response> {
+  #fetchWithTimeout(url: URL, headers: Headers): Promise<Response> {
+    return this.#fetchTimed(url, { headers, redirect: "manual" }, this.#timeoutMs);
+  }
+
+  /** fetch with `init`, giving up when no response headers arrive within `timeoutMs`. */
+  async #fetchTimed(url: URL, init: RequestInit, timeoutMs: number): Promise<Response> {
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.#timeoutMs);
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
     try {
-      return await this.#fetch(url, { headers, redirect: "manual", signal: controller.signal });
+      return await this.#fetch(url, { ...init, signal: controller.signal });
     } catch (err) {
       if (controller.signal.aborted) {
-        const limit = this.#timeoutMs < 1000 ? `${this.#timeoutMs} ms` : `${this.#timeoutMs / 1000} s`;
+        const limit = timeoutMs < 1000 ? `${timeoutMs} ms` : `${timeoutMs / 1000} s`;
         throw new TimeoutError(`${url.host} did not answer within ${limit}`);
       }
       throw err;
@@ -639,6 +895,12 @@ function unauthorized(
     : insufficientScope
     ? " (or the repository does not exist)"
     : "";
+  if (subject.action === "push") {
+    return new RegistryError(
+      `denied: authentication required to push to ${registry}/${subject.ref.repository}` +
+        ` — run 'floka login ${registry}'${sentCredentials ? why : ""}`,
+    );
+  }
   return new RegistryError(
     `unauthorized: authentication required to pull ${what}; run 'floka login ${registry}'${why}`,
   );
@@ -735,4 +997,90 @@ function networkError(host: string, err: unknown): RegistryError {
   }
   if (/timed out/i.test(chain)) return new RegistryError(`connection to ${host} timed out`);
   return new RegistryError(`cannot reach ${host}: ${detail}`);
+}
+
+// --- push helpers ----------------------------------------------------------------------
+
+/** The scope a client needs to push to a repository (Docker asks for pull as well). */
+export function pushScope(repository: string): string {
+  return `repository:${repository}:push,pull`;
+}
+
+function checkDigest(digest: Digest): void {
+  if (!isDigest(digest)) {
+    throw new RegistryError(`invalid blob digest ${JSON.stringify(digest)}: expected sha256:<64 hex digits>`);
+  }
+}
+
+function pushSubject(ref: Reference, kind: "blob" | "manifest", digest?: Digest): Subject {
+  checkRepository(ref);
+  if (digest !== undefined) checkDigest(digest);
+  const shown = `${ref.registry}/${ref.repository}${digest ? `@${digest}` : ""}`;
+  return { ref, shown, kind, digest, action: "push" };
+}
+
+/**
+ * Where an upload continues: a `Location` header, absolute or relative to the request it
+ * answers (distribution sends `/v2/<name>/blobs/uploads/<uuid>?_state=...`).
+ */
+export function resolveLocation(location: string | null, base: URL): URL {
+  if (!location?.trim()) {
+    throw new RegistryError(`${base.host} started an upload but sent no Location to continue it at`);
+  }
+  let url: URL;
+  try {
+    url = new URL(location.trim(), base);
+  } catch {
+    throw new RegistryError(`${base.host} sent an unusable upload Location ${JSON.stringify(location)}`);
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new RegistryError(`${base.host} sent an upload Location with scheme ${url.protocol}`);
+  }
+  return url;
+}
+
+/** `location` with `digest=<digest>` added to its query, keeping what is there (`_state`). */
+export function withDigestParam(location: URL, digest: string): URL {
+  const url = new URL(location);
+  const query = url.search.replace(/^\?/, "");
+  url.search = `${query ? `${query}&` : ""}digest=${encodeURIComponent(digest)}`;
+  return url;
+}
+
+/** The last byte a registry says it holds, from `Range: 0-<last>` (or `bytes=0-<last>`). */
+export function rangeEnd(range: string | null): number | null {
+  const m = /^(?:bytes=)?\s*0-(\d+)\s*$/.exec(range ?? "");
+  return m ? Number(m[1]) : null;
+}
+
+/** The error for a push request's final non-2xx response. */
+async function pushStatusError(res: Response, subject: Subject, what: string): Promise<RegistryError> {
+  const registry = subject.ref.registry;
+  const repo = `${registry}/${subject.ref.repository}`;
+  const detail = res.body ? await registryErrorText(res) : null;
+  const said = detail ? `: ${detail}` : "";
+  switch (res.status) {
+    case 401:
+      return unauthorized(subject, false, detail);
+    case 403:
+      return new RegistryError(`denied: ${registry} refused to let you push to ${repo}${said}`);
+    case 404:
+      return new RegistryError(`name unknown: ${registry} has no repository ${repo} to push to${said}`);
+    case 429:
+      return new RegistryError(
+        `toomanyrequests: rate limited by ${registry}; retry after ${
+          retryAfter(res.headers.get("Retry-After"))
+        }`,
+      );
+  }
+  if (res.status === 400 || res.status === 415) {
+    return new RegistryError(
+      `${registry} rejected ${what}${
+        said || ` (${res.status}${res.statusText ? ` ${res.statusText}` : ""})`
+      }`,
+    );
+  }
+  return new RegistryError(
+    `${registry} answered ${res.status}${res.statusText ? ` ${res.statusText}` : ""} to ${what}${said}`,
+  );
 }

@@ -42,10 +42,12 @@ export function joinCgroup(spec: ContainerSpec, sys: Sys): void {
 
 /** Mount, UTS, IPC and cgroup namespaces, and a network namespace unless the host's is used. */
 export function unshareNamespaces(spec: ContainerSpec, sys: Sys): void {
+  // The prepared namespace is joined by its path on the host, before the mount namespace changes.
+  if (typeof spec.network === "object") sys.joinNetworkNamespace(spec.network.path);
   let flags = L.CLONE_NEWNS | L.CLONE_NEWUTS | L.CLONE_NEWIPC | L.CLONE_NEWCGROUP;
   if (spec.network === "none") flags |= L.CLONE_NEWNET;
   sys.unshare(flags);
-  if (spec.network === "none") sys.loopbackUp();
+  if (spec.network !== "host") sys.loopbackUp();
 }
 
 /** Stops mount events from propagating back to the host (mounts below are ours alone). */
@@ -203,6 +205,10 @@ export function setUpContainer(spec: ContainerSpec, sys: Sys, channel = -1): Exe
   sys.chdir(cwd);
   if (readonlyRoot) remountRootReadonly(sys);
   const path = findExecutable(process.args[0], env, sys);
+  // Everything is ready but the network, which the host attaches meanwhile.
+  if (spec.awaitHost && !sys.waitForHost(channel)) {
+    throw new FlokaError("the host gave up before the container's network was attached");
+  }
   if (process.terminal) sys.takeTerminal(channel, user.uid, user.gid, process.windowSize ?? null);
   limitCapabilities(process.capabilities, sys);
   sys.setgroups(user.groups);

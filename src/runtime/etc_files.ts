@@ -30,8 +30,18 @@ export function containerResolvConf(hostText: string, ownNetwork: boolean): stri
   return lines.filter((l, i, all) => l !== "" || i < all.length - 1).join("\n") + "\n";
 }
 
-/** `hosts` with the localhost entries and the container's own name. */
-export function containerHosts(hostname: string): string {
+/** An /etc/hosts line: an address and its names. */
+export interface HostEntry {
+  ip: string;
+  names: string[];
+}
+
+/**
+ * `hosts` with the localhost entries and the container's own name: on its network address
+ * once it has one (`self`), else on 127.0.1.1; then `--add-host` entries and, on a
+ * user-defined network, the other containers there (`extra`).
+ */
+export function containerHosts(hostname: string, self?: HostEntry, extra: readonly HostEntry[] = []): string {
   return [
     "127.0.0.1\tlocalhost",
     "::1\tlocalhost ip6-localhost ip6-loopback",
@@ -39,17 +49,37 @@ export function containerHosts(hostname: string): string {
     "ff00::0\tip6-mcastprefix",
     "ff02::1\tip6-allnodes",
     "ff02::2\tip6-allrouters",
-    `127.0.1.1\t${hostname}`,
+    self ? `${self.ip}\t${self.names.join(" ")}` : `127.0.1.1\t${hostname}`,
+    ...extra.map((e) => `${e.ip}\t${e.names.join(" ")}`),
     "",
   ].join("\n");
+}
+
+/** `--dns`: the given resolvers replace the host's, its search and options lines are kept. */
+export function withNameservers(text: string, servers: readonly string[]): string {
+  if (!servers.length) return text;
+  const kept = text.split("\n").filter((l) => l.trim() && !/^\s*nameserver\s/.test(l));
+  return [...servers.map((s) => `nameserver ${s}`), ...kept].join("\n") + "\n";
+}
+
+/** `--add-host` entries of a record. */
+export function extraHostEntries(record: ContainerRecord): HostEntry[] {
+  return (record.hostConfig.extraHosts ?? []).map((h) => ({ ip: h.ip, names: [h.name] }));
 }
 
 /** File name in the container's directory -> contents. */
 export function etcFiles(record: ContainerRecord): Record<string, string> {
   const host = record.hostConfig.networkMode === "host";
+  const extra = extraHostEntries(record);
+  const hosts = host
+    ? readHostFile("/etc/hosts") + extra.map((e) => `${e.ip}\t${e.names.join(" ")}\n`).join("")
+    : containerHosts(record.config.hostname, undefined, extra);
   return {
     hostname: record.config.hostname + "\n",
-    hosts: host ? readHostFile("/etc/hosts") : containerHosts(record.config.hostname),
-    "resolv.conf": containerResolvConf(readHostFile("/etc/resolv.conf"), !host),
+    hosts,
+    "resolv.conf": withNameservers(
+      containerResolvConf(readHostFile("/etc/resolv.conf"), !host),
+      record.hostConfig.dns ?? [],
+    ),
   };
 }

@@ -17,6 +17,8 @@ import { etcFiles } from "./etc_files.ts";
 import { findInitBinary } from "./init.ts";
 import { getWindowSize } from "./pty.ts";
 import { buildSpec, LAYER_LINKS } from "./spec.ts";
+import { NetworkSession } from "../network/attach.ts";
+import { joinHosts, leaveHosts } from "../network/hosts.ts";
 
 /** Signals a user or supervisor may send to `floka run`; each goes on to the container's PID 1. */
 const FORWARDED: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
@@ -165,6 +167,11 @@ export interface StartOptions {
   drain?: () => Promise<void>;
   /** The command has a terminal of its own: Ctrl-C on Floka's terminal does not reach it by itself. */
   ownTerminal?: boolean;
+  /**
+   * When the process ends for good (no restart policy), its network is released by a
+   * background process instead of before this returns (src/network/release.ts).
+   */
+  releaseNetworkInBackground?: boolean;
 }
 
 /**
@@ -189,16 +196,37 @@ export async function startProcess(
   opts.signal?.addEventListener("abort", kill);
   let record: ContainerRecord | undefined;
   let cgroup: Cgroup | undefined;
+  let net: NetworkSession | null = null;
   let outcome: Outcome;
   try {
     const { record: r, dir } = container();
     record = r;
+    // The network namespace first, then CNI ADD runs while the cgroup and spec are made
+    // (and containerize boots): the spec needs only the namespace's path.
+    const session = asStartError(() => NetworkSession.open(store.store, r));
+    if (session) {
+      asStartError(() => session.createNamespace());
+      net = session;
+    }
+    const adding = net?.add();
+    adding?.catch(() => {}); // awaited below; a failure there must not be unhandled meanwhile
     cgroup = cgroups.create(record.id, record.hostConfig);
     cgroups.hostJoin(cgroup, pid);
     const init = record.hostConfig.init ? findInitBinary() : undefined;
-    const spec = buildSpec(record, dir, cgroups.selfJoinFiles(cgroup), init);
+    const spec = buildSpec(record, dir, cgroups.selfJoinFiles(cgroup), init, net?.state.netns);
     if (spec.process.terminal) spec.process.windowSize = getWindowSize(1) ?? getWindowSize(0);
+    // containerize sets the container up while CNI ADD finishes; it waits for a go-ahead
+    // line before it runs the command.
+    if (adding) spec.awaitHost = true;
     libc.writeAll(channel, new TextEncoder().encode(JSON.stringify(spec) + "\n"));
+    if (adding) {
+      const attached = await asStartErrorAsync(adding);
+      // In place: containerize may have bound the file already.
+      joinHosts(store, r, dir, attached);
+      try {
+        libc.writeAll(channel, new TextEncoder().encode("go\n"));
+      } catch { /* containerize failed meanwhile: its report follows on the channel */ }
+    }
     store.updateState(record.id, (s) => ({
       status: "running",
       pid,
@@ -207,6 +235,7 @@ export async function startProcess(
       restartCount: s.restartCount,
       supervisorPid: Deno.pid,
       supervisorStartTime: processStartTime(Deno.pid) ?? undefined,
+      ...(net ? { network: net.state } : {}),
     }));
     const { failure, master } = await startResult(channel, !!spec.process.terminal);
     if (master !== null) {
@@ -222,6 +251,7 @@ export async function startProcess(
     libc.kill(pid, L.SIGNALS.SIGKILL);
     await exited;
     if (cgroup) cgroups.remove(cgroup);
+    await net?.teardown().catch((e) => debug(`network teardown: ${e}`));
     throw err;
   } finally {
     stopForwarding();
@@ -229,9 +259,13 @@ export async function startProcess(
     libc.close(channel);
   }
   debug(`container ${record.id.slice(0, 12)} ended: ${JSON.stringify(outcome)}`);
+  // The network goes while the cgroup is reclaimed.
+  const final = !record.hostConfig.restartPolicy || record.hostConfig.restartPolicy.name === "no";
+  const detaching = net ? detach(store, record, net, !!opts.releaseNetworkInBackground && final) : null;
   const oomKilled = cgroups.oomKilled(cgroup);
   const left = cgroups.remove(cgroup);
-  store.updateState(record.id, (s) => ({
+  const detachError = await detaching;
+  store.updateState(record.id, ({ network: _, ...s }) => ({
     ...s,
     status: "exited",
     pid: 0,
@@ -241,12 +275,61 @@ export async function startProcess(
     ...(outcome.failure ? { error: outcome.failure.message } : {}),
   }));
   if (outcome.failure) throw new StartError(outcome.failure.message, outcome.failure.exitCode);
+  if (detachError) throw new FlokaError(`could not detach the container from its network: ${detachError}`);
   if (left.length) {
     throw new FlokaError(
       `could not remove the container's cgroup ${left.join(", ")}: it still has processes`,
     );
   }
   return { exitCode: outcome.exitCode, oomKilled };
+}
+
+/** A failure of the network's setup is a failure to start (exit 125, the container not kept). */
+function asStartError<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof FlokaError && !(err instanceof StartError)) throw new StartError(err.message);
+    throw err;
+  }
+}
+
+async function asStartErrorAsync<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (err instanceof FlokaError && !(err instanceof StartError)) throw new StartError(err.message);
+    throw err;
+  }
+}
+
+/**
+ * The peers' hosts files updated, then CNI DEL and the namespace removed, here or (`later`)
+ * by a background process; the error, if any.
+ */
+async function detach(
+  store: ContainerStore,
+  record: ContainerRecord,
+  net: NetworkSession,
+  later: boolean,
+): Promise<string | null> {
+  try {
+    leaveHosts(store, record, net.state);
+    if (later) {
+      try {
+        net.releaseInBackground();
+        return null;
+      } catch (err) {
+        debug(`background network release failed, releasing now: ${err}`);
+      }
+    }
+    const started = performance.now();
+    await net.teardown();
+    debug(`network released in ${(performance.now() - started).toFixed(1)} ms`);
+    return null;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
 }
 
 /**

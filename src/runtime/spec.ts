@@ -124,6 +124,7 @@ export function buildSpec(
   containerDir: string,
   cgroupJoinFiles: string[],
   initBinary?: string,
+  netnsPath?: string,
 ): ContainerSpec {
   const init = initBinary ? withInit(initBinary, [record.path, ...record.args]) : null;
   const userMounts = record.hostConfig.mounts ?? [];
@@ -154,7 +155,7 @@ export function buildSpec(
     maskedPaths: MASKED_PATHS,
     readonlyPaths: READONLY_PATHS,
     cgroupJoinFiles,
-    network: record.hostConfig.networkMode,
+    network: netnsPath ? { path: netnsPath } : record.hostConfig.networkMode === "host" ? "host" : "none",
     process: {
       args: init?.args ?? [record.path, ...record.args],
       env: record.config.env,

@@ -75,6 +75,7 @@ export async function supervise(
       end = await startProcess(store, () => io.attach(load()), cgroups, {
         stdio: io.stdio,
         ownTerminal: opts.terminal,
+        releaseNetworkInBackground: true,
         onTerminal: (master, ended) => io.relayTerminal(master, ended),
         drain: () => io.drain(),
         onStarted: (failure) => {

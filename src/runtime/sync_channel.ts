@@ -8,17 +8,32 @@ import * as libc from "../../ffi/libc.ts";
 import { describeError, EXIT_FLOKA } from "../../lib/errors.ts";
 import type { StartFailure } from "../../lib/spec.ts";
 
+/** What was read past the end of the last line (the host may write its next line early). */
+let pending = "";
+
 /** One line from `fd`, or null at end of file (the host gave up, and has said why). */
 function readLine(fd: number): string | null {
   const decoder = new TextDecoder();
   const buf = new Uint8Array(65536);
-  let text = "";
+  let text = pending;
   for (;;) {
+    const end = text.indexOf("\n");
+    if (end >= 0) {
+      pending = text.slice(end + 1);
+      return text.slice(0, end + 1);
+    }
     const n = libc.read(fd, buf);
     if (n === 0) return null;
     text += decoder.decode(buf.subarray(0, n), { stream: true });
-    if (buf[n - 1] === 0x0a) return text;
   }
+}
+
+/**
+ * Waits for the host's go-ahead line (sent once the container's network is attached).
+ * False when the host closed the channel instead: it gave up and kills this process.
+ */
+export function waitForHost(channel: number): boolean {
+  return readLine(channel) !== null;
 }
 
 /** Reports `failure` to the host, or on stderr when the host is gone. */

@@ -10,6 +10,7 @@ import type { PathLookup } from "../../lib/secure_join.ts";
 import { hostLookup } from "../../lib/secure_join.ts";
 import * as L from "../../lib/linux.ts";
 import { makeControllingTerminal, openPtyPair, setWindowSize, type WindowSize } from "./pty.ts";
+import { waitForHost } from "./sync_channel.ts";
 
 /** Marks the terminal's master sent on the sync channel (`-t`); the host drops it. */
 const TERMINAL_MARK = new Uint8Array([0x54]); // "T"
@@ -43,6 +44,10 @@ export interface Sys extends PathLookup {
   writeTextFile(path: string, text: string): void;
   /** Sets the IFF_UP flag on the loopback interface of the current network namespace. */
   loopbackUp(): void;
+  /** setns(2) into the network namespace bound at `path`. */
+  joinNetworkNamespace(path: string): void;
+  /** Blocks until the host's go-ahead line arrives on `channel`; false when it closed it instead. */
+  waitForHost(channel: number): boolean;
   setgroups(gids: readonly number[]): void;
   setgid(gid: number): void;
   setuid(uid: number): void;
@@ -121,6 +126,15 @@ export const linuxSys: Sys = {
       libc.close(fd);
     }
   },
+  joinNetworkNamespace(path) {
+    const fd = libc.open(path, L.O_RDONLY | L.O_CLOEXEC);
+    try {
+      libc.setns(fd, L.CLONE_NEWNET);
+    } finally {
+      libc.close(fd);
+    }
+  },
+  waitForHost,
   setgroups: libc.setgroups,
   setgid: libc.setgid,
   setuid: libc.setuid,

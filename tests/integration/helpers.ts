@@ -153,6 +153,15 @@ export class Background {
   }
 }
 
+function processExists(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
 /** True when `promise` settles within `ms`. */
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -330,6 +339,16 @@ export class Store {
       } catch { /* gone meanwhile */ }
     }
     for (const bg of this.backgrounds) await bg.reap();
+    // Killed supervisors must be gone before the reconcile below can tell they died.
+    await waitUntil(
+      "killed processes to be gone",
+      () => [...pids].every((pid) => pid <= 0 || !processExists(pid)),
+      5_000,
+    )
+      .catch(() => {});
+    // Reconciling the containers whose supervisor was killed releases their networks
+    // (CNI DEL, the namespace), which nothing else would do once the store is gone.
+    await this.floka(["ps", "-a"]).catch(() => {});
     // What a killed `floka run` could not remove; the store is about to go, so nothing would.
     // A cgroup stays busy for a moment after its last process was killed.
     const left = () => ids.flatMap(cgroupDirsOf);

@@ -61,9 +61,9 @@ integrationTest("isolation: --hostname and -h set the host name and /etc/hostnam
   });
 });
 
-integrationTest("isolation: --network none (the default) has only lo, and it is up", async () => {
+integrationTest("isolation: --network none has only lo, and it is up", async () => {
   await withStore(async (s) => {
-    for (const args of [[], ["--network", "none"]]) {
+    for (const args of [["--network", "none"]]) {
       const r = await s.run([
         "--rm",
         ...args,

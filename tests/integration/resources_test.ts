@@ -324,7 +324,10 @@ integrationTest(
   "resources: stats --no-stream shows running containers with sane numbers; json parses",
   async () => {
     await withStore(async (s) => {
+      // --network none: its NET I/O is 0B / 0B (the default bridge's eth0 sees traffic).
       const busy = await runDetached(s, [
+        "--network",
+        "none",
         "--name",
         "busy",
         "--cpus",

@@ -203,6 +203,13 @@ class FakeSys implements Sys {
   loopbackUp(): void {
     this.record("loopbackUp");
   }
+  joinNetworkNamespace(path: string): void {
+    this.record("joinNetworkNamespace", path);
+  }
+  waitForHost(channel: number): boolean {
+    this.record("waitForHost", channel);
+    return true;
+  }
   setgroups(gids: readonly number[]): void {
     this.record("setgroups", [...gids]);
   }
@@ -245,7 +252,7 @@ const PASSWD = "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000:Alice:/home/ali
 const GROUP = "root:x:0:\nalice:x:1000:\nwheel:x:10:alice\naudio:x:29:alice\n";
 
 function makeRecord(
-  network: "none" | "host",
+  network: string,
   config: Partial<ContainerRecord["config"]> = {},
 ): ContainerRecord {
   return {
@@ -335,6 +342,32 @@ Deno.test("setUpContainer: with the host's network no network namespace and no l
   setUpContainer(makeSpec("host"), sys);
   assert.deepEqual(sys.named("unshare"), [[NS_BASE]]);
   assert.equal(sys.named("loopbackUp").length, 0);
+});
+
+Deno.test("setUpContainer: joins the prepared network namespace by its path, then unshares the rest, lo up", () => {
+  const sys = makeSys();
+  const spec = buildSpec(makeRecord("bridge"), DIR, CGROUP_TASKS, undefined, "/run/floka/netns/abc");
+  assert.deepEqual(spec.network, { path: "/run/floka/netns/abc" });
+  setUpContainer(spec, sys);
+  assert.deepEqual(sys.named("joinNetworkNamespace"), [["/run/floka/netns/abc"]]);
+  assert.deepEqual(sys.named("unshare"), [[NS_BASE]]);
+  assert.ok(indexOfCall(sys, "joinNetworkNamespace") < indexOfCall(sys, "unshare"));
+  assert.ok(indexOfCall(sys, "joinNetworkNamespace") < indexOfCall(sys, "loopbackUp"));
+  assert.equal(sys.named("waitForHost").length, 0);
+  // Its own network namespace: sysfs of its own, not the host's /sys.
+  assert.ok(spec.mounts.some((m) => m.target === "/sys" && m.type === "sysfs"));
+});
+
+Deno.test("setUpContainer: with awaitHost, waits for the host's go-ahead after the mounts, before credentials", () => {
+  const sys = makeSys();
+  const spec = {
+    ...buildSpec(makeRecord("bridge"), DIR, CGROUP_TASKS, undefined, "/run/x"),
+    awaitHost: true,
+  };
+  setUpContainer(spec, sys, 7);
+  assert.deepEqual(sys.named("waitForHost"), [[7]]);
+  assert.ok(indexOfCall(sys, "pivotRoot") < indexOfCall(sys, "waitForHost"));
+  assert.ok(indexOfCall(sys, "waitForHost") < indexOfCall(sys, "setuid"));
 });
 
 Deno.test("setUpContainer: joins its cgroup by writing 0 to each given file, before the cgroup namespace", () => {
