@@ -8,6 +8,7 @@ import type { Container, ContainerStore } from "../containers/store.ts";
 import { CgroupManager } from "../runtime/cgroups.ts";
 import { attachSocketPath } from "../runtime/attach.ts";
 import { markStopped } from "../runtime/lifecycle.ts";
+import { removeAnonymousVolumes } from "../containers/volumes.ts";
 import { defineCommand } from "./command.ts";
 import { openStore } from "./context.ts";
 import { forEachContainer } from "./output.ts";
@@ -26,7 +27,12 @@ async function waitGone(c: Container, ms: number): Promise<boolean> {
  * Removes one container. Killing PID 1 of its PID namespace kills every process in it; the
  * container's `floka run` then finds the container gone and only cleans up.
  */
-export async function removeContainer(store: ContainerStore, ref: string, force: boolean): Promise<void> {
+export async function removeContainer(
+  store: ContainerStore,
+  ref: string,
+  force: boolean,
+  volumes = false,
+): Promise<void> {
   const cgroups = new CgroupManager();
   const c = reconcile(store, store.find(ref), cgroups);
   if (!c) return; // it was --rm, and is gone now
@@ -47,6 +53,7 @@ export async function removeContainer(store: ContainerStore, ref: string, force:
   // Without its supervisor (killed while the container lived on) nobody else releases its network.
   if (!supervisorAlive(c.state)) releaseNetwork(store, c);
   store.remove(c.record.id);
+  if (volumes) removeAnonymousVolumes(store.store, c.record.hostConfig.mounts);
   try {
     Deno.removeSync(attachSocketPath(c.record.id)); // left by a supervisor that was killed
   } catch { /* none */ }
@@ -61,10 +68,15 @@ export const rmCommand = defineCommand(
     maxArgs: Infinity,
     options: {
       force: { short: "f", long: "force", help: "Force the removal of a running container (uses SIGKILL)" },
+      volumes: {
+        short: "v",
+        long: "volumes",
+        help: "Remove anonymous volumes associated with the container",
+      },
     },
   },
   async ({ options, args, globals }) => {
     const store = openStore(globals);
-    return await forEachContainer(args, (ref) => removeContainer(store, ref, options.force));
+    return await forEachContainer(args, (ref) => removeContainer(store, ref, options.force, options.volumes));
   },
 );

@@ -7,7 +7,13 @@ import { findImage, type Image } from "../images/images.ts";
 import { pullMissing } from "./pull.ts";
 import { CgroupManager, type ResolvedLimits, resolveLimits } from "../runtime/cgroups.ts";
 import { parseLogOptions } from "../containers/logs.ts";
-import { parseMountOptions, prepareMounts, resolveMountSources, VolumeStore } from "../containers/volumes.ts";
+import {
+  imageVolumes,
+  parseMountOptions,
+  prepareMounts,
+  resolveMountSources,
+  VolumeStore,
+} from "../containers/volumes.ts";
 import { startDetached } from "../runtime/detach.ts";
 import { findInitBinary } from "../runtime/init.ts";
 import { prepareContainerDir, StartError } from "../runtime/run.ts";
@@ -301,7 +307,11 @@ export function containerRecord(
   const restartPolicy = parseRestartPolicy(opts.restart);
   if (opts.rm && restartPolicy.name !== "no") throw new FlokaError("Conflicting options: --restart and --rm");
   if (opts.init) findInitBinary(); // fail now, not at every start
-  const mounts = resolveMountSources(parseMountOptions(opts), new VolumeStore(store.store));
+  const given = parseMountOptions(opts);
+  const mounts = resolveMountSources(
+    [...given, ...imageVolumes(image.config?.config?.Volumes, given)],
+    new VolumeStore(store.store),
+  );
   return {
     id,
     name,

@@ -11,6 +11,7 @@ import { NetworkStore } from "../network/networks.ts";
 import { settleRelease } from "../network/release.ts";
 import { isAlive, supervisorAlive } from "./liveness.ts";
 import type { Container, ContainerStore } from "./store.ts";
+import { removeAnonymousVolumes } from "./volumes.ts";
 
 /** Docker's exit code for a container whose real status was lost. */
 export const EXIT_UNKNOWN = 255;
@@ -64,6 +65,7 @@ export function reconcile(
   releaseNetwork(store, container);
   if (container.record.hostConfig.autoRemove) {
     store.remove(container.record.id);
+    removeAnonymousVolumes(store.store, container.record.hostConfig.mounts);
     return null;
   }
   return { ...container, state: finished };

@@ -28,6 +28,20 @@ export interface MountSpec {
   createSource?: boolean;
   /** `volume-nocopy`: a new volume is not filled from the image. */
   noCopy?: boolean;
+  /** A volume without a name of the user's (`-v /path`, the image's VOLUME): it goes with the container on `rm -v` and `--rm`. */
+  anonymous?: boolean;
+}
+
+/** A new anonymous volume at `target`, named at random as Docker names them. */
+export function anonymousVolume(target: string): MountSpec {
+  return {
+    type: "volume",
+    name: randomVolumeName(),
+    source: "",
+    target: checkDestination(target, "volume"),
+    readOnly: false,
+    anonymous: true,
+  };
 }
 
 const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
@@ -85,9 +99,7 @@ export function parseVolumeFlag(value: string): MountSpec {
   const invalid = () => new FlokaError(`invalid volume specification: '${value}'`);
   if (parts.length === 1) {
     if (!value) throw invalid();
-    throw new FlokaError(
-      `invalid volume specification: '${value}': anonymous volumes are not supported yet, name the volume (NAME:${value})`,
-    );
+    return anonymousVolume(value);
   }
   if (parts.length > 3 || parts.some((p) => p === "")) throw invalid();
   const [source, target, mode = ""] = parts;
@@ -205,11 +217,7 @@ export function parseMountFlag(value: string): MountSpec {
     return { type, source: cleanPath(source), target: checkDestination(target, type), readOnly };
   }
   wrongFor(["bind-propagation"], type);
-  if (!source) {
-    throw new FlokaError(
-      `invalid mount config for type "volume": anonymous volumes are not supported yet: give a source`,
-    );
-  }
+  if (!source) return { ...anonymousVolume(target), readOnly, ...(noCopy ? { noCopy } : {}) };
   return {
     type,
     name: validateVolumeName(source),
@@ -604,4 +612,22 @@ export function prepareMounts(
       if (!m.noCopy) volumes.fillFromImage(m.name!, lowerDirs, m.target);
     }
   }
+}
+
+/**
+ * The image's VOLUME paths that no mount of the container covers, as anonymous volumes
+ * (Docker gives each such path a fresh volume, filled from the image).
+ */
+export function imageVolumes(
+  volumes: Record<string, unknown> | undefined,
+  mounts: readonly MountSpec[],
+): MountSpec[] {
+  const taken = new Set(mounts.map((m) => m.target));
+  return Object.keys(volumes ?? {}).map(cleanPath).filter((path) => !taken.has(path)).map(anonymousVolume);
+}
+
+/** Removes a removed container's anonymous volumes (`rm -v`, `--rm`); others' are kept. */
+export function removeAnonymousVolumes(store: StoreRoot, mounts: readonly MountSpec[] | undefined): void {
+  const names = (mounts ?? []).filter((m) => m.anonymous && m.name).map((m) => m.name!);
+  if (names.length) new VolumeStore(store).remove(names, () => [], true, () => {});
 }

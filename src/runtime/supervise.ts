@@ -9,7 +9,14 @@ import * as libc from "../../ffi/libc.ts";
 import * as L from "../../lib/linux.ts";
 import type { StartFailure } from "../../lib/spec.ts";
 import { logPath, LogWriter } from "../containers/logs.ts";
-import type { Container, ContainerState, ContainerStore, RestartPolicy } from "../containers/store.ts";
+import type {
+  Container,
+  ContainerRecord,
+  ContainerState,
+  ContainerStore,
+  RestartPolicy,
+} from "../containers/store.ts";
+import { removeAnonymousVolumes } from "../containers/volumes.ts";
 import type { CgroupManager } from "./cgroups.ts";
 import { AttachServer, attachSocketPath, STDERR, STDOUT } from "./attach.ts";
 import { attachTerminal } from "./pty.ts";
@@ -91,7 +98,7 @@ export async function supervise(
     if (!state) return end.exitCode; // removed meanwhile (`floka rm -f`)
     const restarts = state.restartCount ?? 0;
     if (!shouldRestart(record.hostConfig.restartPolicy, end.exitCode, restarts, !!state.manuallyStopped)) {
-      if (record.hostConfig.autoRemove) store.remove(record.id);
+      if (record.hostConfig.autoRemove) removeWithVolumes(store, record);
       return end.exitCode;
     }
     if (Date.now() - started >= RESET_AFTER_MS) delay = FIRST_DELAY_MS;
@@ -103,7 +110,7 @@ export async function supervise(
     if (!now) return end.exitCode;
     if (now.manuallyStopped) {
       store.updateState(record.id, (s) => ({ ...s, status: "exited" }));
-      if (record.hostConfig.autoRemove) store.remove(record.id);
+      if (record.hostConfig.autoRemove) removeWithVolumes(store, record);
       return end.exitCode;
     }
   }
@@ -226,4 +233,10 @@ class ContainerIo {
     await this.drain();
     await this.#attach?.close(exitCode);
   }
+}
+
+/** `--rm`: the container goes, and its anonymous volumes with it, as in Docker. */
+function removeWithVolumes(store: ContainerStore, record: ContainerRecord): void {
+  store.remove(record.id);
+  removeAnonymousVolumes(store.store, record.hostConfig.mounts);
 }

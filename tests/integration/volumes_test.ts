@@ -214,3 +214,48 @@ volumeTest(
     assert.equal((await s.floka(["volume", "ls", "-q"])).stdout, "", "a refused run made a volume");
   },
 );
+
+volumeTest("anonymous volumes: -v /path and the image's VOLUME; rm -v and --rm remove them", async (s) => {
+  const volumeNames = async () => lines((await s.floka(["volume", "ls", "-q"])).stdout);
+  // -v /path: a fresh volume of its own, kept after the container unless rm -v.
+  const made = await s.run([
+    "--name",
+    "anon",
+    "-v",
+    "/scratch",
+    "busybox",
+    "sh",
+    "-c",
+    "echo kept > /scratch/f",
+  ]);
+  assert.equal(made.code, 0, show(made));
+  const [name] = await volumeNames();
+  assert.match(name ?? "", /^[0-9a-f]{64}$/);
+  assert.equal(Deno.readTextFileSync(`${s.root}/volumes/${name}/_data/f`), "kept\n");
+  assert.equal((await s.floka(["rm", "-v", "anon"])).code, 0);
+  assert.deepEqual(await volumeNames(), []);
+
+  // An image with VOLUME /data: each container gets the image's /data content in a new volume.
+  const ctx = `${s.root}/ctx`;
+  Deno.mkdirSync(ctx);
+  Deno.writeTextFileSync(
+    `${ctx}/Flokafile`,
+    "FROM busybox\nRUN mkdir /data && echo seeded > /data/seed\nVOLUME /data\n",
+  );
+  const built = await s.floka(["build", "-q", "-t", "withvol", ctx]);
+  assert.equal(built.code, 0, show(built));
+  const run = await s.run([
+    "--rm",
+    "withvol",
+    "sh",
+    "-c",
+    "cat /data/seed; grep ' /data ' /proc/mounts | wc -l",
+  ]);
+  assert.equal(run.code, 0, show(run));
+  assert.deepEqual(lines(run.stdout), ["seeded", "1"]);
+  assert.deepEqual(await volumeNames(), [], "--rm removes the container's anonymous volumes");
+  // A named volume at the same path replaces the image's anonymous one.
+  const named = await s.run(["--rm", "-v", "mine:/data", "withvol", "cat", "/data/seed"]);
+  assert.equal(named.stdout, "seeded\n");
+  assert.deepEqual(await volumeNames(), ["mine"]);
+});

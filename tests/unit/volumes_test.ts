@@ -5,6 +5,7 @@ import * as libc from "../../ffi/libc.ts";
 import type { ContainerRecord } from "../../src/containers/store.ts";
 import {
   copyUp,
+  imageVolumes,
   type MountSpec,
   parseMountFlag,
   parseMountOptions,
@@ -67,7 +68,12 @@ Deno.test("-v: mistakes are refused with Docker's messages", () => {
   refuses(() => parseVolumeFlag("a::/b"), /invalid volume specification/);
   refuses(() => parseVolumeFlag("./rel:/b"), /invalid characters for a local volume name/);
   refuses(() => parseVolumeFlag("x:/b"), /invalid characters/); // one character is too short
-  refuses(() => parseVolumeFlag("/data"), /anonymous volumes are not supported/);
+  const anonymous = parseVolumeFlag("/data");
+  assert.equal(anonymous.type, "volume");
+  assert.equal(anonymous.anonymous, true);
+  assert.equal(anonymous.target, "/data");
+  assert.match(anonymous.name!, /^[0-9a-f]{64}$/);
+  assert.notEqual(parseVolumeFlag("/data").name, anonymous.name, "each anonymous volume is new");
 });
 
 Deno.test("mounts over /proc, /sys (or below) and /dev are refused", () => {
@@ -115,7 +121,8 @@ Deno.test("--mount: mistakes are refused", () => {
   refuses(() => parseMountFlag("type=tmpfs,source=/h,target=/c"), /source must not be specified/);
   refuses(() => parseMountFlag("type=bind,source=/h,target=/c,tmpfs-size=1m"), /cannot mix 'tmpfs-size'/);
   refuses(() => parseMountFlag("type=tmpfs,target=/c,tmpfs-mode=999"), /tmpfs-mode/);
-  refuses(() => parseMountFlag("type=volume,target=/c"), /anonymous volumes are not supported/);
+  const anonymous = parseMountFlag("type=volume,target=/c,readonly");
+  assert.deepEqual([anonymous.anonymous, anonymous.target, anonymous.readOnly], [true, "/c", true]);
   refuses(() => parseMountFlag("type=volume,source=/abs,target=/c"), /invalid characters/);
   refuses(() => parseMountFlag("type=bind,source=/h,target=/c,readonly=maybe"), /invalid value for readonly/);
   refuses(() => parseMountFlag("type=bind,source=/h,target=/proc"), /cannot mount over \/proc/);
@@ -347,4 +354,12 @@ Deno.test({
     assert.deepEqual([...Deno.readDirSync(dest)].map((e) => e.name).sort(), ["kept", "old"]);
     assert.deepEqual([...Deno.readDirSync(`${dest}/old`)].map((e) => e.name), ["y"]);
   },
+});
+
+Deno.test("imageVolumes: the image's VOLUME paths a mount does not cover become anonymous volumes", () => {
+  const given = [parseVolumeFlag("named:/data")];
+  const made = imageVolumes({ "/data": {}, "/var/lib/db/": {}, "/logs": {} }, given);
+  assert.deepEqual(made.map((m) => m.target), ["/var/lib/db", "/logs"]);
+  assert.ok(made.every((m) => m.anonymous && /^[0-9a-f]{64}$/.test(m.name!)));
+  assert.deepEqual(imageVolumes(undefined, given), []);
 });
