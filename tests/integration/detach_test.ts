@@ -259,13 +259,15 @@ integrationTest(
   async () => {
     await withStore(async (s) => {
       const floka = ["deno", "run", "--allow-all", "--quiet", MAIN, "--root", s.root];
-      // util-linux `script` gives Floka a terminal of 30 rows and 100 columns to relay.
+      // util-linux `script` gives Floka a terminal of 30 rows and 100 columns to relay. No -i:
+      // script's own end of input (stdin is /dev/null) would otherwise be typed into the
+      // container's terminal and echoed (the attach test covers input).
       const inner = [
         ...floka,
         "run",
         "--name",
         "term",
-        "-it",
+        "-t",
         "busybox",
         "sh",
         "-c",
