@@ -11,6 +11,7 @@ import type { OptionSpec } from "../../lib/argv.ts";
 import { FlokaError } from "../../lib/errors.ts";
 import type { CliCommand } from "./command.ts";
 import { defineCommand } from "./command.ts";
+import { load } from "./lazy.ts";
 import { writeStdout } from "./output.ts";
 
 export const SHELLS = ["bash", "zsh", "fish"] as const;
@@ -377,9 +378,8 @@ export const completionCommand = defineCommand(
       );
     }
     // Loaded when asked, not imported: program.ts imports this module to register it.
-    const program = await import("./program.ts") as unknown as { COMMANDS?: readonly CliCommand[] };
-    if (!program.COMMANDS) throw new FlokaError("floka completion: program.ts does not export COMMANDS");
-    writeStdout(completionScript(shell, program.COMMANDS));
+    const { allCommands } = await load<typeof import("./program.ts")>("./program.ts");
+    writeStdout(completionScript(shell, await allCommands()));
     return 0;
   },
 );

@@ -13,75 +13,65 @@ import {
 import { describeError, EXIT_FLOKA, FlokaError } from "../../lib/errors.ts";
 import { setLogLevel } from "../log.ts";
 import { VERSION } from "../version.ts";
-import { attachCommand } from "./attach.ts";
-import { buildCommand } from "./build.ts";
-import { commitCommand } from "./commit.ts";
-import { exportCommand } from "./export.ts";
-import { loadCommand } from "./load.ts";
-import { saveCommand } from "./save.ts";
-import { completionCommand } from "./completion.ts";
-import { containerCommand, imageCommand } from "./prune.ts";
-import { systemCommand } from "./system.ts";
 import type { CliCommand } from "./command.ts";
+import { load } from "./lazy.ts";
 import type { GlobalOptions } from "./context.ts";
-import { execCommand } from "./exec.ts";
-import { imagesCommand } from "./images.ts";
-import { importCommand } from "./import.ts";
-import { inspectCommand } from "./inspect.ts";
-import { killCommand } from "./kill.ts";
-import { loginCommand, logoutCommand } from "./login.ts";
-import { logsCommand } from "./logs.ts";
-import { networkCommand } from "./network.ts";
-import { portCommand } from "./port.ts";
-import { psCommand } from "./ps.ts";
-import { pullCommand } from "./pull.ts";
-import { pushCommand } from "./push.ts";
-import { restartCommand } from "./restart.ts";
-import { rmCommand } from "./rm.ts";
-import { rmiCommand } from "./rmi.ts";
-import { runCommand } from "./run.ts";
-import { startCommand } from "./start.ts";
-import { statsCommand } from "./stats.ts";
-import { stopCommand } from "./stop.ts";
-import { tagCommand } from "./tag.ts";
-import { volumeCommand } from "./volume.ts";
-import { waitCommand } from "./wait.ts";
 
-export const COMMANDS: readonly CliCommand[] = [
-  attachCommand,
-  buildCommand,
-  commitCommand,
-  completionCommand,
-  containerCommand,
-  execCommand,
-  exportCommand,
-  imageCommand,
-  imagesCommand,
-  importCommand,
-  inspectCommand,
-  killCommand,
-  loadCommand,
-  loginCommand,
-  logoutCommand,
-  logsCommand,
-  networkCommand,
-  portCommand,
-  psCommand,
-  pullCommand,
-  pushCommand,
-  restartCommand,
-  rmCommand,
-  rmiCommand,
-  runCommand,
-  saveCommand,
-  startCommand,
-  statsCommand,
-  stopCommand,
-  systemCommand,
-  tagCommand,
-  volumeCommand,
-  waitCommand,
-];
+/**
+ * Each command's module and the name it exports the command under. A command's module is
+ * loaded only when it runs (all of them for the help): loading every command's graph cost
+ * each `floka run` several milliseconds.
+ */
+const COMMAND_MODULES: Readonly<Record<string, readonly [module: string, exported: string]>> = {
+  attach: ["./attach.ts", "attachCommand"],
+  build: ["./build.ts", "buildCommand"],
+  commit: ["./commit.ts", "commitCommand"],
+  completion: ["./completion.ts", "completionCommand"],
+  container: ["./prune.ts", "containerCommand"],
+  exec: ["./exec.ts", "execCommand"],
+  export: ["./export.ts", "exportCommand"],
+  image: ["./prune.ts", "imageCommand"],
+  images: ["./images.ts", "imagesCommand"],
+  import: ["./import.ts", "importCommand"],
+  inspect: ["./inspect.ts", "inspectCommand"],
+  kill: ["./kill.ts", "killCommand"],
+  load: ["./load.ts", "loadCommand"],
+  login: ["./login.ts", "loginCommand"],
+  logout: ["./login.ts", "logoutCommand"],
+  logs: ["./logs.ts", "logsCommand"],
+  network: ["./network.ts", "networkCommand"],
+  port: ["./port.ts", "portCommand"],
+  ps: ["./ps.ts", "psCommand"],
+  pull: ["./pull.ts", "pullCommand"],
+  push: ["./push.ts", "pushCommand"],
+  restart: ["./restart.ts", "restartCommand"],
+  rm: ["./rm.ts", "rmCommand"],
+  rmi: ["./rmi.ts", "rmiCommand"],
+  run: ["./run.ts", "runCommand"],
+  save: ["./save.ts", "saveCommand"],
+  start: ["./start.ts", "startCommand"],
+  stats: ["./stats.ts", "statsCommand"],
+  stop: ["./stop.ts", "stopCommand"],
+  system: ["./system.ts", "systemCommand"],
+  tag: ["./tag.ts", "tagCommand"],
+  volume: ["./volume.ts", "volumeCommand"],
+  wait: ["./wait.ts", "waitCommand"],
+};
+
+/** The command called `name`, loaded; null when there is none. */
+export async function findCommand(name: string): Promise<CliCommand | null> {
+  if (!Object.hasOwn(COMMAND_MODULES, name)) return null;
+  const [module, exported] = COMMAND_MODULES[name];
+  const command = (await load<Record<string, CliCommand>>(module))[exported];
+  if (!command) throw new FlokaError(`${module} does not export ${exported}`);
+  return command;
+}
+
+/** Every command, in alphabetical order (for the help and shell completion). */
+export async function allCommands(): Promise<CliCommand[]> {
+  const names = Object.keys(COMMAND_MODULES).sort();
+  return await Promise.all(names.map(async (name) => (await findCommand(name))!));
+}
 
 const GLOBAL = {
   name: "",
@@ -107,15 +97,16 @@ const GLOBAL = {
   optionsBeforeArgsOnly: true,
 } as const satisfies CommandSpec;
 
-function programHelp(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.spec.name.length));
+async function programHelp(): Promise<string> {
+  const commands = await allCommands();
+  const width = Math.max(...commands.map((c) => c.spec.name.length));
   return [
     `Usage:  floka ${GLOBAL.usage}`,
     "",
     GLOBAL.description,
     "",
     "Commands:",
-    ...COMMANDS.map((c) => `  ${c.spec.name.padEnd(width)}   ${c.spec.description}`),
+    ...commands.map((c) => `  ${c.spec.name.padEnd(width)}   ${c.spec.description}`),
     "",
     "Global Options:",
     formatOptions([...Object.values(GLOBAL.options), { short: "h", long: "help", help: "Print usage" }]),
@@ -133,10 +124,10 @@ async function dispatch(argv: string[]): Promise<number> {
     return 0;
   }
   if (global.help || name === undefined || name === "help") {
-    console.log(programHelp());
+    console.log(await programHelp());
     return 0;
   }
-  const command = COMMANDS.find((c) => c.spec.name === name);
+  const command = await findCommand(name);
   if (!command) throw new UsageError(`'${name}' is not a floka command.`, "");
   setLogLevel(global.options.logLevel);
   const parsed = parseCommandLine(command.spec, rest);

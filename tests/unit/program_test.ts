@@ -227,3 +227,15 @@ Deno.test("FLOKA_ROOT names the store when --root is not given", async () => {
     assert.match(r.stdout, /\nalpine\s+3\.19\s/);
   });
 });
+
+Deno.test("program: every command of the table loads, under its own name, with help", async () => {
+  const { allCommands, findCommand } = await import("../../src/cli/program.ts");
+  const commands = await allCommands();
+  assert.ok(commands.length >= 30);
+  for (const command of commands) {
+    assert.equal((await findCommand(command.spec.name))?.spec.name, command.spec.name);
+    assert.ok(command.spec.description, `${command.spec.name} has a description`);
+  }
+  assert.equal(await findCommand("nosuch"), null);
+  assert.equal(await findCommand("toString"), null, "no inherited property counts as a command");
+});
