@@ -2,13 +2,11 @@
 import { FlokaError } from "../../lib/errors.ts";
 import { formatReference, parseReference } from "../../lib/reference.ts";
 import type { SaveImage } from "../images/archive.ts";
-import { contentStore, findImage } from "../images/images.ts";
+import { contentStore, findImage, IMAGE_ID } from "../images/images.ts";
 import { storeRoot } from "../store/root.ts";
 import { defineCommand } from "./command.ts";
 import { load } from "./lazy.ts";
-
-/** An image ID as Docker accepts one (the same test findImage makes). */
-const IMAGE_ID = /^(?:sha256:[0-9a-f]{64}|[0-9a-f]{12,64})$/;
+import { writeArchive } from "./archive_output.ts";
 
 export const saveCommand = defineCommand(
   {
@@ -56,36 +54,7 @@ export const saveCommand = defineCommand(
       }
     }
     const images = [...byManifest.values()];
-    if (options.output === undefined || options.output === "-") {
-      if (Deno.stdout.isTerminal()) {
-        throw new FlokaError("cowardly refusing to save to a terminal. Use the -o flag or redirect");
-      }
-      await archive.saveImages(content, images, Deno.stdout);
-      return 0;
-    }
-    // Written next to the file and renamed: a failed save never leaves half an archive under its name.
-    const file = options.output;
-    const tmp = `${file}.floka-${Deno.pid}.tmp`;
-    let out: Deno.FsFile;
-    try {
-      out = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
-    } catch (err) {
-      throw new FlokaError(`failed to save image: unable to create ${file}: ${(err as Error).message}`);
-    }
-    try {
-      await archive.saveImages(content, images, out);
-      await out.syncData();
-      out.close();
-      Deno.renameSync(tmp, file);
-    } catch (err) {
-      try {
-        out.close();
-      } catch { /* closed already */ }
-      try {
-        Deno.removeSync(tmp);
-      } catch { /* gone */ }
-      throw err;
-    }
+    await writeArchive(options.output, "save image", (out) => archive.saveImages(content, images, out));
     return 0;
   },
 );

@@ -39,6 +39,7 @@ import { commitLayer } from "../build/steps.ts";
 import type { Container } from "../containers/store.ts";
 import { LAYER_LINKS } from "../runtime/spec.ts";
 import type { StoreRoot } from "../store/root.ts";
+import type { Sink } from "./archive.ts";
 import type { ContentStore } from "./content_store.ts";
 import { contentStore, type Image, listImages } from "./images.ts";
 
@@ -183,9 +184,6 @@ export async function commitContainer(
 }
 
 /** Where export writes: a file or stdout. */
-export interface Sink {
-  write(bytes: Uint8Array): Promise<number>;
-}
 
 /**
  * Writes the container's merged root file system to `sink` as a tar, streamed. Leaves this

@@ -108,7 +108,7 @@ function loadEntry(content: ContentStore, entry: Descriptor): Image {
 }
 
 /** An image ID as Docker accepts one: a prefix of the config's hex digest, or all of it. */
-const IMAGE_ID = /^(?:sha256:[0-9a-f]{64}|[0-9a-f]{12,64})$/;
+export const IMAGE_ID = /^(?:sha256:[0-9a-f]{64}|[0-9a-f]{12,64})$/;
 
 /** The image whose ID (config digest) `id` is or starts with, or null. */
 function findById(content: ContentStore, id: string): Image | null {

@@ -25,6 +25,7 @@ import {
 } from "../../lib/oci.ts";
 import { formatPlatform, hostPlatform, parsePlatform, selectManifest } from "../../lib/platform.ts";
 import { formatReference, parseReference, type Reference } from "../../lib/reference.ts";
+import { inParallel } from "../../lib/parallel.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import type { ContentStore } from "./content_store.ts";
 import type { PullProgress } from "./progress.ts";
@@ -106,31 +107,6 @@ async function resolveManifest(
     throw new FlokaError(`${formatReference(ref)}: the manifest has no config or no layers list`);
   }
   return { repoDigest: top.digest, descriptor, manifest };
-}
-
-/**
- * Runs `work` over `items`, at most `limit` at a time. The first failure aborts `signal`, so
- * the others stop early, and is thrown once every one has settled and cleaned up after
- * itself: returning sooner would let the process exit in the middle of a temp file.
- */
-async function inParallel<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T, signal: AbortSignal) => Promise<void>,
-): Promise<void> {
-  const abort = new AbortController();
-  let next = 0;
-  const worker = async () => {
-    while (!abort.signal.aborted && next < items.length) {
-      try {
-        await work(items[next++], abort.signal);
-      } catch (err) {
-        if (!abort.signal.aborted) abort.abort(err);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (abort.signal.aborted) throw abort.signal.reason;
 }
 
 /** Downloads (if missing) and unpacks (if missing) one layer. */

@@ -24,6 +24,7 @@ import { familiarReference, formatReference, parseReference, type Reference } fr
 import type { RegistryClient } from "../registry/client.ts";
 import { type ContentStore, NAME_ANNOTATION } from "./content_store.ts";
 import { humanSize } from "../../lib/units.ts";
+import { inParallel } from "../../lib/parallel.ts";
 import type { PullProgress } from "./progress.ts";
 
 /** Layers sent at once, as Docker's default max-concurrent-uploads (3)... */
@@ -217,27 +218,6 @@ export function mountSources(store: ContentStore, target: Reference): Map<Digest
     }
   }
   return sources;
-}
-
-/** Runs `work` over `items`, at most `limit` at a time; the first failure stops the rest. */
-async function inParallel<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T, signal: AbortSignal) => Promise<void>,
-): Promise<void> {
-  const abort = new AbortController();
-  let next = 0;
-  const worker = async () => {
-    while (!abort.signal.aborted && next < items.length) {
-      try {
-        await work(items[next++], abort.signal);
-      } catch (err) {
-        if (!abort.signal.aborted) abort.abort(err);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (abort.signal.aborted) throw abort.signal.reason;
 }
 
 /** Reads exactly `length` bytes (or to the end of the file) at the current position. */
