@@ -6,6 +6,9 @@ import type { ContainerStore } from "../containers/store.ts";
 import { DEFAULT_NETWORK, NetworkStore } from "../network/networks.ts";
 import { defineCommand } from "./command.ts";
 import { openStore } from "./context.ts";
+import { formatList } from "./format.ts";
+import { writeStdout } from "./output.ts";
+import { formatTable } from "../../lib/table.ts";
 
 const SUBCOMMANDS = ["create", "ls", "inspect", "rm"] as const;
 
@@ -76,6 +79,11 @@ export const networkCommand = defineCommand(
         help: "create: driver (bridge)",
       },
       quiet: { short: "q", long: "quiet", help: "ls: only display network names" },
+      format: {
+        long: "format",
+        value: "string",
+        help: "ls: 'json' for one JSON object per network, or a template such as '{{.Name}}'",
+      },
     },
   },
   ({ options, args, globals }) => {
@@ -110,11 +118,15 @@ export const networkCommand = defineCommand(
           for (const r of rows) console.log(r[1]);
           return 0;
         }
-        const table = [["NETWORK ID", "NAME", "DRIVER", "SCOPE"], ...rows];
-        const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)) + 3);
-        for (const r of table) {
-          console.log(r.map((c, i) => i < r.length - 1 ? c.padEnd(widths[i]) : c).join(""));
-        }
+        const header = ["NETWORK ID", "NAME", "DRIVER", "SCOPE"];
+        const view = (r: string[]) => ({ ID: r[0], Name: r[1], Driver: r[2], Scope: r[3] });
+        writeStdout(formatList(options.format, {
+          items: rows,
+          view,
+          headers: { ID: "NETWORK ID", Name: "NAME", Driver: "DRIVER", Scope: "SCOPE" },
+          sample: view(rows[0]),
+          defaultTable: () => formatTable(header, rows),
+        }));
         return 0;
       }
       case "inspect": {

@@ -140,6 +140,12 @@ networkTest("network: containers of a user-defined network find each other by na
       const ls = await s.floka(["network", "ls"]);
       assert.match(ls.stdout, new RegExp(`\\b${net}\\b`));
       assert.match(ls.stdout, /\bbridge\b/);
+      const json = lines((await s.floka(["network", "ls", "--format", "json"])).stdout).map((l) =>
+        JSON.parse(l)
+      );
+      assert.ok(json.some((n) => n.Name === net && n.Driver === "bridge" && /^[0-9a-f]{12}$/.test(n.ID)));
+      const names = await s.floka(["network", "ls", "--format", "{{.Name}}"]);
+      assert.ok(lines(names.stdout).includes(net), show(names));
       assert.equal(
         (await s.run(["-d", "--name", "srv", "--network", net, "busybox", "sleep", "60"])).code,
         0,
