@@ -30,6 +30,7 @@ const COMMAND_MODULES: Readonly<Record<string, readonly [module: string, exporte
   container: ["./prune.ts", "containerCommand"],
   exec: ["./exec.ts", "execCommand"],
   export: ["./export.ts", "exportCommand"],
+  generate: ["./generate.ts", "generateCommand"],
   image: ["./prune.ts", "imageCommand"],
   images: ["./images.ts", "imagesCommand"],
   import: ["./import.ts", "importCommand"],
