@@ -29,6 +29,8 @@ import {
   PODMAN_GLOBAL,
   printTable,
   ratio,
+  recordRatio,
+  skip,
   tempDir,
   verdict,
   version,
@@ -154,6 +156,7 @@ export async function benchBuild(runs: number): Promise<void> {
     cached.push(podmanCached);
   } else {
     console.error("bench: podman is not installed; no podman rows");
+    skip("build", "podman");
   }
 
   console.error("bench: cold builds ...");
@@ -197,6 +200,13 @@ export async function benchBuild(runs: number): Promise<void> {
     }.`,
   );
   for (const note of notes) console.log(`\nWARNING: ${note}: the cached times are not all-hit rebuilds.`);
+  recordRatio("build cold vs podman build --no-cache", cold[0], podmanCold, TARGET_COLD);
+  recordRatio(
+    notes.length ? "build cached vs podman (WARNING: not all cache hits)" : "build cached vs podman",
+    cached[0],
+    podmanCached,
+    TARGET_CACHED,
+  );
 }
 
 /** `<= 0.25x podman build, cached: 0.12x, met` (common.ts's `target` shows one decimal only). */

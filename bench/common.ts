@@ -193,3 +193,97 @@ export function target(c: Contender, peer: Contender, limit: number, label: stri
   const r = ratio(c, peer)!;
   return `<= ${limit.toFixed(1)}x ${label}: ${r.toFixed(2)}x, ${verdict(r <= limit)}`;
 }
+
+// --- the results file --------------------------------------------------------------------
+
+/** One row of bench/RESULTS.md: one figure a section measures, against its target. */
+export interface ResultRow {
+  /** What is compared: "start vs runc", "supervisor RSS". */
+  figure: string;
+  /** Floka's median, with its unit ("12.3 ms", "41.0 MB"). */
+  floka: string;
+  /** The peer's median, or "-" when the figure has no peer, or why it was not measured. */
+  peer: string;
+  /** "1.23x", "+12.3 ms", or "-". */
+  ratio: string;
+  target: string;
+  /** undefined: not measured (the peer is not installed). */
+  met?: boolean;
+}
+
+/** Every row recorded so far, in the order the sections ran. */
+export const results: ResultRow[] = [];
+/** The sections that skipped each peer because it is not installed: podman -> [start, pull]. */
+export const skipped = new Map<string, string[]>();
+
+export function record(row: ResultRow): void {
+  results.push(row);
+}
+
+/** Notes that `peer` is not installed, so `section` skipped its rows against it. */
+export function skip(section: string, peer: string): void {
+  skipped.set(peer, [...skipped.get(peer) ?? [], section]);
+}
+
+export const ms = (x: number) => `${x.toFixed(1)} ms`;
+
+/**
+ * Records the row comparing Floka's contender `c` to `peer` against "at most `limit`x", or,
+ * without a peer, a row saying it was not measured and why.
+ */
+export function recordRatio(
+  figure: string,
+  c: Contender,
+  peer: Contender | undefined,
+  limit: number,
+  why = "not installed",
+): void {
+  const r = ratio(c, peer);
+  record({
+    figure,
+    floka: ms(median(c.times)),
+    peer: peer ? ms(median(peer.times)) : `not measured (${why})`,
+    ratio: r === undefined ? "-" : `${r.toFixed(2)}x`,
+    target: `<= ${limit}x`,
+    met: r === undefined ? undefined : r <= limit,
+  });
+}
+
+/**
+ * The markdown of bench/RESULTS.md: `notes` (machine, what ran) above the table, then the
+ * skipped peers. The table's columns are padded as `deno fmt` pads them, so the file is
+ * already formatted.
+ */
+export function resultsMarkdown(notes: string[]): string {
+  const cell = (s: string) => s.replace(/\|/g, "\\|");
+  const header = ["figure", "Floka median", "peer median", "ratio", "target", "met?"];
+  const right = [false, true, true, true, false, false];
+  const rows = results.map((r) => [
+    ...[r.figure, r.floka, r.peer, r.ratio, r.target].map(cell),
+    r.met === undefined ? "not measured" : r.met ? "yes" : "**no**",
+  ]);
+  if (rows.length === 0) rows.push(["no figures recorded", "-", "-", "-", "-", "-"]);
+  const widths = header.map((h, k) => Math.max(3, h.length, ...rows.map((row) => row[k].length)));
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, k) => right[k] ? c.padStart(widths[k]) : c.padEnd(widths[k])).join(" | ")} |`;
+  const rule = `| ${widths.map((w, k) => right[k] ? `${"-".repeat(w - 1)}:` : "-".repeat(w)).join(" | ")} |`;
+  const lines = ["# Floka benchmark results", "", ...notes.map((n) => `- ${n}`), ""];
+  lines.push(line(header), rule, ...rows.map(line));
+  if (skipped.size) lines.push("");
+  for (const [peer, sections] of skipped) {
+    lines.push(`- ${peer} not installed: skipped (${sections.join(", ")})`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** Writes `text` to `path` atomically: a temporary file beside it, then a rename. */
+export async function writeAtomically(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp-${Deno.pid}`;
+  try {
+    await Deno.writeTextFile(tmp, text);
+    await Deno.rename(tmp, path);
+  } catch (err) {
+    await Deno.remove(tmp).catch(() => {});
+    throw err;
+  }
+}

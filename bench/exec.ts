@@ -23,6 +23,8 @@ import {
   must,
   onPath,
   printTable,
+  recordRatio,
+  skip,
   tempDir,
   verdict,
   version,
@@ -106,6 +108,7 @@ export async function benchExec(runs: number): Promise<void> {
     contenders.push(runc);
   } else {
     console.error("bench: runc is not installed; no runc row");
+    skip("exec", "runc");
   }
   contenders.push({
     name: `${flokas[0].name} --version (CLI start only)`,
@@ -133,6 +136,7 @@ export async function benchExec(runs: number): Promise<void> {
   } else {
     console.log(`\nTarget: <= ${TARGET_VS_RUNC}x runc exec: not measured (no runc).`);
   }
+  recordRatio("exec vs runc exec", contenders[0], runc, TARGET_VS_RUNC);
 }
 
 if (import.meta.main) {

@@ -12,8 +12,10 @@ import {
   flokaCommands,
   measure,
   median,
+  ms,
   must,
   printTable,
+  record,
   tempDir,
   verdict,
 } from "./common.ts";
@@ -120,6 +122,22 @@ export async function benchNetwork(runs: number): Promise<void> {
       verdict(rate >= TARGET_THROUGHPUT)
     }.`,
   );
+  record({
+    figure: "network: bridge vs none, added ms",
+    floka: ms(median(bridge.times)),
+    peer: ms(median(none.times)),
+    ratio: `+${added.toFixed(1)} ms`,
+    target: `<= ${TARGET_ADDED_MS} ms added`,
+    met: added <= TARGET_ADDED_MS,
+  });
+  record({
+    figure: "network: published port vs direct throughput",
+    floka: `${median(published).toFixed(0)} MB/s`,
+    peer: `${median(direct).toFixed(0)} MB/s`,
+    ratio: `${rate.toFixed(2)}x`,
+    target: `>= ${TARGET_THROUGHPUT}x`,
+    met: rate >= TARGET_THROUGHPUT,
+  });
 }
 
 if (import.meta.main) await benchNetwork(Number(Deno.args[0] ?? 12));

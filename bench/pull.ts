@@ -23,6 +23,9 @@ import {
   onPath,
   PODMAN_GLOBAL,
   printTable,
+  record,
+  recordRatio,
+  skip,
   target,
   tempDir,
   version,
@@ -44,6 +47,14 @@ export async function benchPull(runs: number): Promise<void> {
   const missing = [REGISTRY_BIN, "/usr/bin/umoci", "/usr/bin/skopeo"].filter((p) => !exists(p));
   if (missing.length) {
     console.error(`bench: skipping the pull benchmark: needs ${missing.join(", ")}`);
+    for (const path of missing) skip("pull", path);
+    record({
+      figure: "pull vs podman pull",
+      floka: "-",
+      peer: `not measured (needs ${missing.join(", ")})`,
+      ratio: "-",
+      target: `<= ${TARGET_VS_PODMAN}x`,
+    });
     return;
   }
   const work = await tempDir("floka-bench-pull-");
@@ -99,6 +110,7 @@ export async function benchPull(runs: number): Promise<void> {
     contenders.push(podman);
   } else {
     console.error("bench: podman is not installed; no podman row");
+    skip("pull", "podman");
   }
 
   await measure(contenders, { warmups: WARMUP_RUNS, runs, sync: true });
@@ -118,4 +130,5 @@ export async function benchPull(runs: number): Promise<void> {
         : `<= ${TARGET_VS_PODMAN.toFixed(1)}x podman pull: not measured (no podman)`
     }.`,
   );
+  recordRatio("pull vs podman pull", contenders[0], podman, TARGET_VS_PODMAN);
 }

@@ -1,5 +1,6 @@
 /**
- * Floka's benchmark, in three sections, each against peers measured in the same run:
+ * Floka's benchmark, in seven sections, each against peers measured in the same run (in the
+ * order they run: start, detach, exec, network, pull, unpack, build):
  *
  * 1. start: `floka run --rm --network none busybox /bin/true` (the peers have no network either) against
  *    - `runc run` of an OCI bundle that this script writes (the floor: no image store, no
@@ -7,23 +8,31 @@
  *    - `podman run --rm` when podman is installed (the busybox rootfs is imported into podman).
  *    Targets: Floka's median at most 2.0x runc's and at most 0.3x Podman's, and the host-side
  *    Floka process under 60 MB peak RSS.
- * 2. pull: `floka pull` against `podman pull` of a ~100 MB five-layer image from a local
- *    docker-registry, into an empty store (bench/pull.ts). Target: at most 1.0x Podman's.
- * 3. unpack: Floka's unpackLayer against `tar -xzf` on one ~50 MB gzip layer
- *    (bench/unpack.ts). Target: at most 1.5x tar's.
+ * 2. detach: `run -d --rm` against a foreground `run --rm`, and the RSS of a supervisor at rest
+ *    (bench/detach.ts). Targets: at most 1.5x the foreground run; the supervisor under 60 MB.
+ * 3. exec: `floka exec` into a running container against `runc exec` (bench/exec.ts).
+ *    Target: at most 2.0x runc's.
  * 4. network: `run --rm --network bridge` against `--network none`, and TCP throughput
  *    through a published port against the container's address (bench/network.ts). Targets:
  *    networking adds at most 60 ms at the median; the published port at least 0.8x direct.
- * 5. build: `floka build` against `podman build` of one 10-step Flokafile from the same
+ * 5. pull: `floka pull` against `podman pull` of a ~100 MB five-layer image from a local
+ *    docker-registry, into an empty store (bench/pull.ts). Target: at most 1.0x Podman's.
+ * 6. unpack: Floka's unpackLayer against `tar -xzf` on one ~50 MB gzip layer
+ *    (bench/unpack.ts). Target: at most 1.5x tar's.
+ * 7. build: `floka build` against `podman build` of one 10-step Flokafile from the same
  *    busybox base, cold (nothing cached) and fully cached (bench/build.ts). Targets: at
  *    most 0.5x Podman's cold and 0.25x Podman's cached.
  *
  * The tools take turns (round robin, rotating who goes first) so that noise on a shared
  * machine hits all of them alike. Each section prints medians, minimums and ratios as a
- * markdown table, then its targets.
+ * markdown table, then its targets. Each section also records one row per figure (common.ts's
+ * `record`, `recordRatio`), and at the end, also when a section failed, all the rows go to one
+ * markdown file, bench/RESULTS.md (or `--results FILE`), written atomically: Floka's median, the
+ * peer's, the ratio, the target and whether it is met, under notes on the machine, the peers'
+ * versions and the sections that ran, and over a line for each peer skipped as not installed.
  *
  *   deno task bench [--only start|detach|exec|network|pull|unpack|build] [--runs N] [--pull-runs N] [--unpack-runs N]
- *                   [--build-runs N]
+ *                   [--build-runs N] [--results FILE]
  *
  * (default: every section; 20 timed start runs per tool after 2 warm-up runs, 5 pulls, 7
  * unpacks, 5 cold and 5 cached builds). A benchmark is not a test: it asserts nothing about
@@ -45,9 +54,15 @@ import {
   onPath,
   PODMAN_GLOBAL,
   printTable,
+  record,
+  recordRatio,
+  REPO,
+  resultsMarkdown,
+  skip,
   tempDir,
   verdict,
   version,
+  writeAtomically,
 } from "./common.ts";
 import { benchBuild } from "./build.ts";
 import { benchDetach } from "./detach.ts";
@@ -68,6 +83,8 @@ type Section = typeof SECTIONS[number];
 
 interface Options {
   only?: Section;
+  /** Where the results table goes. */
+  results: string;
   runs: number;
   pullRuns: number;
   unpackRuns: number;
@@ -76,7 +93,8 @@ interface Options {
 
 const USAGE =
   "usage: deno task bench [--only start|detach|exec|network|pull|unpack|build] [--runs N] [--pull-runs N] " +
-  "[--unpack-runs N] [--build-runs N]";
+  "[--unpack-runs N] [--build-runs N] [--results FILE]";
+const DEFAULT_RESULTS = `${REPO}/bench/RESULTS.md`;
 
 function usage(message: string): never {
   console.error(`bench: ${message}\n${USAGE}`);
@@ -84,7 +102,7 @@ function usage(message: string): never {
 }
 
 function parseArgs(args: string[]): Options {
-  const opts: Options = { runs: 20, pullRuns: 5, unpackRuns: 7, buildRuns: 5 };
+  const opts: Options = { results: DEFAULT_RESULTS, runs: 20, pullRuns: 5, unpackRuns: 7, buildRuns: 5 };
   const counts = {
     "--runs": "runs",
     "--pull-runs": "pullRuns",
@@ -98,6 +116,9 @@ function parseArgs(args: string[]): Options {
     if (flag === "--only") {
       if (!SECTIONS.includes(value as Section)) usage(`--only needs one of ${SECTIONS.join(", ")}`);
       opts.only = value as Section;
+    } else if (flag === "--results") {
+      if (!value) usage("--results needs a file name");
+      opts.results = value;
     } else if (flag in counts) {
       const n = Number(value);
       if (!Number.isInteger(n) || n < 1) usage(`${flag} needs a positive integer, got ${value}`);
@@ -190,6 +211,7 @@ async function benchStart(runs: number): Promise<void> {
     contenders.push(runc);
   } else {
     console.error("bench: runc is not installed; no runc row");
+    skip("start", "runc");
   }
 
   let podman: Contender | undefined;
@@ -203,6 +225,7 @@ async function benchStart(runs: number): Promise<void> {
     contenders.push(podman);
   } else {
     console.error(`bench: skipping podman: ${podmanSkip}`);
+    if (!onPath("podman")) skip("start", "podman");
   }
 
   await measure(contenders, { warmups: WARMUP_RUNS, runs });
@@ -236,10 +259,47 @@ async function benchStart(runs: number): Promise<void> {
       : `host peak RSS < ${TARGET_RSS_MB} MB: ${rss}`,
   );
   console.log(`\nTargets (first floka row): ${targets.join("; ")}.`);
+  recordRatio("start vs runc", contenders[0], runc, TARGET_VS_RUNC);
+  const podmanWhy = podmanSkip && onPath("podman") ? podmanSkip : undefined; // else "not installed"
+  recordRatio("start vs podman", contenders[0], podman, TARGET_VS_PODMAN, podmanWhy);
+  record({
+    figure: "host peak RSS (start)",
+    floka: typeof rss === "number" ? `${rss.toFixed(1)} MB` : rss,
+    peer: "-",
+    ratio: "-",
+    target: `< ${TARGET_RSS_MB} MB`,
+    met: typeof rss === "number" ? rss < TARGET_RSS_MB : undefined,
+  });
   console.log(
     "RSS is GNU time's %M over 3 runs: the peak of the floka process and the children it reaps, " +
       "so an upper bound for the host side.",
   );
+}
+
+function runsOf(name: Section, opts: Options): number {
+  return { pull: opts.pullRuns, unpack: opts.unpackRuns, build: opts.buildRuns }[name as string] ?? opts.runs;
+}
+
+/** The header of the results file: when, on what, with which peers, and which sections ran. */
+async function machineNotes(ran: Section[], failed: Section | undefined, opts: Options): Promise<string[]> {
+  const deno = (await exec(["deno", "--version"]).catch(() => null))?.stdout.trim().split("\n").join(", ");
+  const peers: string[] = [];
+  for (const argv of [["runc", "--version"], ["podman", "--version"], ["tar", "--version"]]) {
+    if (onPath(argv[0])) peers.push(await version(argv));
+  }
+  const notes = [
+    `date: ${new Date().toISOString()}`,
+    `deno: ${deno || "?"}`,
+    `kernel: ${Deno.osRelease()}; ${navigator.hardwareConcurrency} CPUs`,
+    `peers: ${peers.join("; ") || "none installed"}`,
+    `Floka: ${flokaCommands()[0].name} (the first floka row of each section)`,
+    `sections run: ${ran.join(", ") || "none"}${opts.only ? ` (--only ${opts.only})` : " (all)"}`,
+    `timed runs per tool: ${ran.map((name) => `${name} ${runsOf(name, opts)}`).join(", ") || "-"}`,
+  ];
+  if (failed) {
+    notes.push(`**the ${failed} section failed**: its rows are missing, and any later sections did not run`);
+  }
+  return notes;
 }
 
 async function main(): Promise<void> {
@@ -257,13 +317,24 @@ async function main(): Promise<void> {
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => cleanUp().finally(() => Deno.exit(130)));
   }
-  for (const name of SECTIONS) {
-    if (opts.only && opts.only !== name) continue;
-    try {
-      await sections[name]();
-    } finally {
-      await cleanUp();
+  const ran: Section[] = [];
+  let failed: Section | undefined;
+  try {
+    for (const name of SECTIONS) {
+      if (opts.only && opts.only !== name) continue;
+      failed = name;
+      try {
+        await sections[name]();
+      } finally {
+        await cleanUp();
+      }
+      ran.push(name);
+      failed = undefined;
     }
+  } finally {
+    // Even when a section failed: the rows of those before it.
+    await writeAtomically(opts.results, resultsMarkdown(await machineNotes(ran, failed, opts)));
+    console.error(`bench: wrote ${opts.results}`);
   }
 }
 

@@ -7,7 +7,18 @@
  * Deno's start-up and module load, as tar's includes its own (and its gzip child's). `sync`
  * before each run writes back the previous run's files; removing them is not timed.
  */
-import { type Contender, mb, measure, must, printTable, REPO, target, tempDir, version } from "./common.ts";
+import {
+  type Contender,
+  mb,
+  measure,
+  must,
+  printTable,
+  recordRatio,
+  REPO,
+  target,
+  tempDir,
+  version,
+} from "./common.ts";
 import { blobPath, buildImage, gunzippedSize, writeFiles } from "./layers.ts";
 
 const TARGET_VS_TAR = 1.5;
@@ -48,4 +59,5 @@ export async function benchUnpack(runs: number): Promise<void> {
   console.log(`${about}; ${tarVersion}; \`sync\` before each run.\n`);
   printTable([floka, tar], [{ label: "tar", peer: tar }]);
   console.log(`\nTarget: ${target(floka, tar, TARGET_VS_TAR, "tar -xzf")}.`);
+  recordRatio("unpack vs tar -xzf", floka, tar, TARGET_VS_TAR);
 }
