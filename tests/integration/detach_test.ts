@@ -285,6 +285,30 @@ integrationTest(
       assert.match(text, /^\/dev\/pts\/0\r?$/m, text);
       assert.match(text, /^30 100\r?$/m, text);
       assert.match(text, /^xterm\r?$/m, text);
+      // A window size change of Floka's terminal (SIGWINCH) reaches the container's terminal.
+      const resized = [
+        ...floka,
+        "run",
+        "--rm",
+        "-t",
+        "busybox",
+        "sh",
+        "-c",
+        "'stty size; sleep 3; stty size'",
+      ]
+        .join(" ");
+      const resize = await new Deno.Command("script", {
+        args: [
+          "-qec",
+          `stty rows 30 cols 100; ${resized} & P=$!; sleep 1.5; stty rows 40 cols 120; kill -WINCH $P; wait $P`,
+          "/dev/null",
+        ],
+        stdout: "piped",
+        stderr: "piped",
+        stdin: "null",
+      }).output();
+      const sizes = new TextDecoder().decode(resize.stdout).replaceAll("\r", "");
+      assert.deepEqual(lines(sizes), ["30 100", "40 120"], sizes);
       const logs = await s.floka(["logs", "term"]);
       assert.match(logs.stdout, /\/dev\/pts\/0/);
       // -t without -i needs no terminal; -it does, as in Docker.
