@@ -1,5 +1,5 @@
 /**
- * Pull progress, as Docker shows it: on a terminal one line per layer, redrawn in place
+ * Pull (and push) progress, as Docker shows it: on a terminal one line per layer, redrawn in place
  * (`Downloading [=====>     ] 1.2MB/3.4MB`, `Extracting`, `Pull complete`); elsewhere one
  * plain line each time a layer changes state, so logs stay readable.
  */
@@ -23,6 +23,12 @@ function bar(current: number, total: number): string {
   return `[${"=".repeat(Math.max(0, filled - 1))}${filled > 0 ? ">" : ""}${" ".repeat(width - filled)}]`;
 }
 
+/** A layer's line: `4277f79f82f8: Downloading [=====>   ] 1.2MB/3.4MB`, or without the bar. */
+export function layerLine(digest: string, status: string, current?: number, total?: number): string {
+  if (current === undefined || !total) return `${shortId(digest)}: ${status}`;
+  return `${shortId(digest)}: ${status} ${bar(current, total)} ${humanSize(current)}/${humanSize(total)}`;
+}
+
 /** One line per state change; byte counts are left out (they would flood a log). */
 export function plainProgress(write: (line: string) => void): PullProgress {
   const last = new Map<string, string>();
@@ -31,16 +37,27 @@ export function plainProgress(write: (line: string) => void): PullProgress {
     layer(digest, status) {
       if (last.get(digest) === status) return;
       last.set(digest, status);
-      write(`${shortId(digest)}: ${status}`);
+      write(layerLine(digest, status));
     },
     note: write,
     done() {},
   };
 }
 
+/** The words a terminal's lines use: pull's by default, push passes its own. */
+export interface TerminalWords {
+  /** Every layer's status before anything happens to it. */
+  initial: string;
+  /** The status reported for each chunk of bytes: redrawn at most ten times a second. */
+  streaming: string;
+}
+
+const PULL_WORDS: TerminalWords = { initial: "Pulling fs layer", streaming: "Downloading" };
+
 /** Redraws every layer's line in place on a terminal, through log-update. */
 export async function terminalProgress(
   stream: { write(s: string): unknown; columns?: number },
+  words: TerminalWords = PULL_WORDS,
 ): Promise<PullProgress> {
   const { createLogUpdate } = await import("log-update");
   const render = createLogUpdate(stream as never, { showCursor: true });
@@ -51,22 +68,19 @@ export async function terminalProgress(
     const now = Date.now();
     if (!force && now - lastDraw < 100) return; // ten frames a second is plenty
     lastDraw = now;
-    render(order.map((d) => `${shortId(d)}: ${lines.get(d)}`).join("\n"));
+    render(order.map((d) => lines.get(d)).join("\n"));
   };
   return {
     start(layers) {
       for (const l of layers) {
         order.push(l);
-        lines.set(l, "Pulling fs layer");
+        lines.set(l, layerLine(l, words.initial));
       }
       draw(true);
     },
     layer(digest, status, current, total) {
-      const detail = current !== undefined && total
-        ? ` ${bar(current, total)} ${humanSize(current)}/${humanSize(total)}`
-        : "";
-      lines.set(digest, `${status}${detail}`);
-      draw(status !== "Downloading");
+      lines.set(digest, layerLine(digest, status, current, total));
+      draw(status !== words.streaming);
     },
     note(message) {
       render.clear();

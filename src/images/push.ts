@@ -23,9 +23,8 @@ import { type Descriptor, type ImageManifest, MANIFEST_TYPES } from "../../lib/o
 import { familiarReference, formatReference, parseReference, type Reference } from "../../lib/reference.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { type ContentStore, NAME_ANNOTATION } from "./content_store.ts";
-import { humanSize } from "../../lib/units.ts";
 import { inParallel } from "../../lib/parallel.ts";
-import type { PullProgress } from "./progress.ts";
+import { layerLine, type PullProgress, terminalProgress } from "./progress.ts";
 
 /** Layers sent at once, as Docker's default max-concurrent-uploads (3)... */
 const PARALLEL_LAYERS = 3;
@@ -60,20 +59,6 @@ export function digestLine(tag: string, digest: Digest, size: number): string {
   return `${tag}: digest: ${digest} size: ${size}`;
 }
 
-const shortId = (digest: string) => digest.replace(/^sha256:/, "").slice(0, 12);
-
-/**
- * One layer's line: `<short digest>: <status>`, with Docker's 50-column bar and byte counts
- * while it is being pushed.
- */
-export function layerLine(digest: string, status: string, current?: number, total?: number): string {
-  if (current === undefined || !total) return `${shortId(digest)}: ${status}`;
-  const width = 50;
-  const filled = Math.min(width, Math.floor((current / total) * width));
-  const bar = `[${"=".repeat(Math.max(0, filled - 1))}${filled > 0 ? ">" : ""}${" ".repeat(width - filled)}]`;
-  return `${shortId(digest)}: ${status} ${bar} ${humanSize(current)}/${humanSize(total)}`;
-}
-
 /** Only each layer's outcome, one plain line each: for logs and pipes. */
 export function plainPushProgress(write: (line: string) => void): PullProgress {
   return {
@@ -88,44 +73,12 @@ export function plainPushProgress(write: (line: string) => void): PullProgress {
 
 /**
  * On a terminal: every layer's line redrawn in place (Preparing, Waiting, Pushing with a
- * bar, then the outcome), through log-update as `floka pull` does.
+ * bar, then the outcome), as `floka pull` draws its own.
  */
-export async function terminalPushProgress(
+export function terminalPushProgress(
   stream: { write(s: string): unknown; columns?: number },
 ): Promise<PullProgress> {
-  const { createLogUpdate } = await import("log-update");
-  const render = createLogUpdate(stream as never, { showCursor: true });
-  const order: string[] = [];
-  const lines = new Map<string, string>();
-  let lastDraw = 0;
-  const draw = (force: boolean) => {
-    const now = Date.now();
-    if (!force && now - lastDraw < 100) return;
-    lastDraw = now;
-    render(order.map((d) => lines.get(d)).join("\n"));
-  };
-  return {
-    start(layers) {
-      for (const l of layers) {
-        order.push(l);
-        lines.set(l, layerLine(l, "Preparing"));
-      }
-      draw(true);
-    },
-    layer(digest, status, current, total) {
-      lines.set(digest, layerLine(digest, status, current, total));
-      draw(status !== "Pushing");
-    },
-    note(message) {
-      render.clear();
-      stream.write(message + "\n");
-      draw(true);
-    },
-    done() {
-      draw(true);
-      render.done();
-    },
-  };
+  return terminalProgress(stream, { initial: "Preparing", streaming: "Pushing" });
 }
 
 export interface PushOptions {

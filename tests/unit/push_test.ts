@@ -12,12 +12,11 @@ import {
   DEFAULT_CHUNK_SIZE,
   digestLine,
   isFinalStatus,
-  layerLine,
   outcomeStatus,
   plainPushProgress,
   pushImage,
 } from "../../src/images/push.ts";
-import type { PullProgress } from "../../src/images/progress.ts";
+import { layerLine, type PullProgress } from "../../src/images/progress.ts";
 import {
   rangeEnd,
   RegistryClient,
