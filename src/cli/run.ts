@@ -1,5 +1,5 @@
 /** `floka run`: create a container from an image and run its command in the foreground. */
-import { DEFAULT_PATH, envFileLines, envFromOption, envKey, mergeEnv } from "../../lib/env.ts";
+import { DEFAULT_PATH, envKey, mergeEnv } from "../../lib/env.ts";
 import { FlokaError } from "../../lib/errors.ts";
 import { newContainerId, randomName, validateContainerName } from "../../lib/names.ts";
 import type { ContainerRecord, ContainerStore, RestartPolicy } from "../containers/store.ts";
@@ -25,6 +25,7 @@ import { CNI_PATH, cniAvailable } from "../network/cni.ts";
 import { NetworkStore } from "../network/networks.ts";
 import { defineCommand } from "./command.ts";
 import { openStore, requireRoot } from "./context.ts";
+import { ENV_OPTIONS, givenEnv } from "./env_options.ts";
 
 const RUN_SPEC = {
   name: "run",
@@ -36,19 +37,7 @@ const RUN_SPEC = {
   options: {
     name: { long: "name", value: "string", help: "Assign a name to the container" },
     rm: { long: "rm", help: "Automatically remove the container when it exits" },
-    env: {
-      short: "e",
-      long: "env",
-      value: "list",
-      repeatable: true,
-      help: "Set environment variables (KEY alone takes the host's value)",
-    },
-    envFile: {
-      long: "env-file",
-      value: "list",
-      repeatable: true,
-      help: "Read in a file of environment variables",
-    },
+    ...ENV_OPTIONS,
     workdir: {
       short: "w",
       long: "workdir",
@@ -159,17 +148,7 @@ export type RunOptions = ParsedOptions<typeof RUN_SPEC>;
 
 /** The container's environment: the image's (or a default PATH), HOSTNAME, then --env-file, then -e. */
 function containerEnv(image: Image, hostname: string, opts: RunOptions): string[] {
-  const hostEnv = (key: string) => Deno.env.get(key);
-  const fromFiles = opts.envFile.flatMap((file) => {
-    let text: string;
-    try {
-      text = Deno.readTextFileSync(file);
-    } catch (err) {
-      throw new FlokaError(`open ${file}: ${(err as Error).message}`);
-    }
-    return envFileLines(text);
-  });
-  const given = [...fromFiles, ...opts.env].map((e) => envFromOption(e, hostEnv)).filter((e) => e !== null);
+  const given = givenEnv(opts);
   let env = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`];
   const imageEnv = image.config?.config?.Env ?? [];
   env = mergeEnv(env, imageEnv.filter((e) => envKey(e) !== "HOSTNAME"));
