@@ -23,9 +23,9 @@ import { CAPABILITIES, capabilityNumber } from "../../lib/capabilities.ts";
 import { DEFAULT_PATH, envValue, mergeEnv } from "../../lib/env.ts";
 import * as L from "../../lib/linux.ts";
 import { type Mount, mountCall } from "../../lib/mount.ts";
-import { resolveUser } from "../../lib/passwd.ts";
+import { type ExecUser, resolveUser } from "../../lib/passwd.ts";
 import { secureJoin } from "../../lib/secure_join.ts";
-import type { ContainerSpec, StartFailure } from "../../lib/spec.ts";
+import type { ContainerSpec, ProcessSpec, StartFailure } from "../../lib/spec.ts";
 import { type Sys } from "./sys.ts";
 
 /** What execve gets once the container is set up. */
@@ -170,6 +170,31 @@ export function limitCapabilities(keep: readonly string[], sys: Sys): void {
   }
 }
 
+/**
+ * The user a process runs as, resolved against the container's own /etc/passwd and
+ * /etc/group (read inside its root), and its environment with that user's HOME.
+ */
+export function processUser(process: ProcessSpec, sys: Sys): { user: ExecUser; env: string[] } {
+  const user = resolveUser(
+    process.user,
+    sys.readTextFile("/etc/passwd") ?? "",
+    sys.readTextFile("/etc/group") ?? "",
+  );
+  const env = envValue(process.env, "HOME") === undefined
+    ? mergeEnv(process.env, [`HOME=${user.home}`])
+    : process.env;
+  return { user, env };
+}
+
+/** The last steps as root: the capability bounding set, then the user's groups and ids. */
+export function becomeUser(process: ProcessSpec, user: ExecUser, sys: Sys): void {
+  limitCapabilities(process.capabilities, sys);
+  sys.setgroups(user.groups);
+  sys.setgid(user.gid);
+  sys.setuid(user.uid);
+  sys.umask(0o022);
+}
+
 /** Every step up to execve, in order. Runs on the main thread; uses only synchronous calls. */
 export function setUpContainer(spec: ContainerSpec, sys: Sys, channel = -1): ExecPlan {
   // Nothing in the container may ptrace or read /proc of this process before execve.
@@ -192,14 +217,7 @@ export function setUpContainer(spec: ContainerSpec, sys: Sys, channel = -1): Exe
   makeReadonly(spec.readonlyPaths, sys);
 
   const { process } = spec;
-  const user = resolveUser(
-    process.user,
-    sys.readTextFile("/etc/passwd") ?? "",
-    sys.readTextFile("/etc/group") ?? "",
-  );
-  const env = envValue(process.env, "HOME") === undefined
-    ? mergeEnv(process.env, [`HOME=${user.home}`])
-    : process.env;
+  const { user, env } = processUser(process, sys);
   const cwd = secureJoin("/", process.cwd, sys) || "/";
   if (sys.lstatKind(cwd) === null) sys.mkdirAll(cwd);
   sys.chdir(cwd);
@@ -210,11 +228,7 @@ export function setUpContainer(spec: ContainerSpec, sys: Sys, channel = -1): Exe
     throw new FlokaError("the host gave up before the container's network was attached");
   }
   if (process.terminal) sys.takeTerminal(channel, user.uid, user.gid, process.windowSize ?? null);
-  limitCapabilities(process.capabilities, sys);
-  sys.setgroups(user.groups);
-  sys.setgid(user.gid);
-  sys.setuid(user.uid);
-  sys.umask(0o022);
+  becomeUser(process, user, sys);
   // The container dies with the Floka process that waits for it (a killed supervisor must
   // not leave it running unwatched). Set after setuid, which clears it.
   sys.prctl(L.PR_SET_PDEATHSIG, L.SIGNALS.SIGKILL);

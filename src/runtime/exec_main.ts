@@ -32,12 +32,10 @@
  */
 import * as libc from "../../ffi/libc.ts";
 import { describeError, EXIT_CANNOT_EXECUTE, FlokaError } from "../../lib/errors.ts";
-import { envValue, mergeEnv } from "../../lib/env.ts";
 import * as L from "../../lib/linux.ts";
-import { resolveUser } from "../../lib/passwd.ts";
 import { secureJoin } from "../../lib/secure_join.ts";
 import type { ProcessSpec } from "../../lib/spec.ts";
-import { type ExecPlan, findExecutable, limitCapabilities, startFailure } from "./containerize.ts";
+import { becomeUser, type ExecPlan, findExecutable, processUser, startFailure } from "./containerize.ts";
 import type { WindowSize } from "./pty.ts";
 import { receiveSpec, reporter } from "./sync_channel.ts";
 import { linuxSys, type Sys } from "./sys.ts";
@@ -100,14 +98,7 @@ export function setUpExec(spec: ExecSpec, sys: ExecSys, channel: number): ExecPl
   }
 
   const { process } = spec;
-  const user = resolveUser(
-    process.user,
-    sys.readTextFile("/etc/passwd") ?? "",
-    sys.readTextFile("/etc/group") ?? "",
-  );
-  const env = envValue(process.env, "HOME") === undefined
-    ? mergeEnv(process.env, [`HOME=${user.home}`])
-    : process.env;
+  const { user, env } = processUser(process, sys);
   const cwd = secureJoin("/", process.cwd, sys) || "/";
   try {
     sys.chdir(cwd);
@@ -120,11 +111,7 @@ export function setUpExec(spec: ExecSpec, sys: ExecSys, channel: number): ExecPl
   }
   const path = findExecutable(process.args[0], env, sys);
   if (spec.tty) sys.takeTerminal(channel, user.uid, user.gid, spec.windowSize ?? null);
-  limitCapabilities(process.capabilities, sys);
-  sys.setgroups(user.groups);
-  sys.setgid(user.gid);
-  sys.setuid(user.uid);
-  sys.umask(0o022);
+  becomeUser(process, user, sys);
   // Deno ignores SIGPIPE (and more), and execve would keep them ignored.
   sys.resetSignals();
   return { path, argv: process.args, env };
