@@ -485,27 +485,46 @@ export class RegistryClient {
   ): Promise<Response> {
     // Sending a body takes time the header timeout must not cut short (100 kB/s allowed).
     const timeoutMs = this.#timeoutMs + (body ? Math.ceil(body.length / 100) : 0);
-    for (let attempt = 0;; attempt++) {
-      const retry = retryable && attempt < this.#retries;
+    const { res } = await this.#retrying(retryable, () => url.host, async () => {
       const h = new Headers({ "User-Agent": USER_AGENT, ...headers });
       if (authorization) h.set("Authorization", authorization);
-      let res: Response;
+      return {
+        res: await this.#fetchTimed(url, { method, headers: h, body, redirect: "manual" }, timeoutMs),
+      };
+    });
+    return res;
+  }
+
+  /**
+   * Runs `once` again after a dropped connection, a timeout or a 5xx answer (when
+   * `retryable`, at most `retries` times, with doubling delays). A RegistryError is final;
+   * other failures become one line naming `host()`, the host last spoken to.
+   */
+  async #retrying<T extends { res: Response }>(
+    retryable: boolean,
+    host: () => string,
+    once: () => Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 0;; attempt++) {
+      const retry = retryable && attempt < this.#retries;
+      let result: T;
       try {
-        res = await this.#fetchTimed(url, { method, headers: h, body, redirect: "manual" }, timeoutMs);
+        result = await once();
       } catch (err) {
+        if (err instanceof RegistryError) throw err;
         if (retry && (err instanceof TimeoutError || isTransientNetworkError(err))) {
           await sleep(this.#backoffMs * 2 ** attempt);
           continue;
         }
         if (err instanceof TimeoutError) throw new RegistryError(`${err.message} (${attempt + 1} attempts)`);
-        throw networkError(url.host, err);
+        throw networkError(host(), err);
       }
-      if (res.status >= 500 && retry) {
-        await res.body?.cancel();
+      if (result.res.status >= 500 && retry) {
+        await result.res.body?.cancel();
         await sleep(this.#backoffMs * 2 ** attempt);
         continue;
       }
-      return res;
+      return result;
     }
   }
 
@@ -691,44 +710,27 @@ export class RegistryClient {
     authorization: string | null,
     registry: string,
   ): Promise<{ res: Response; finalUrl: URL }> {
-    for (let attempt = 0;; attempt++) {
-      const retry = attempt < this.#retries;
-      let url = start;
-      let res: Response;
+    let url = start;
+    return await this.#retrying(true, () => url.host, async () => {
+      url = start;
       let redirects = 0;
-      try {
-        for (;;) {
-          const h = new Headers({ "User-Agent": USER_AGENT, ...headers });
-          if (authorization && url.origin === start.origin) h.set("Authorization", authorization);
-          res = await this.#fetchWithTimeout(url, h);
-          const location = res.headers.get("Location");
-          if (res.status < 300 || res.status >= 400 || !location) break;
-          await res.body?.cancel();
-          if (++redirects > MAX_REDIRECTS) {
-            throw new RegistryError(`too many redirects fetching from ${registry} (last: ${url.host})`);
-          }
-          const next = new URL(location, url);
-          if (next.protocol !== "https:" && next.protocol !== "http:") {
-            throw new RegistryError(`${url.host} redirected to an unsupported URL scheme ${next.protocol}`);
-          }
-          url = next;
-        }
-      } catch (err) {
-        if (err instanceof RegistryError) throw err;
-        if (retry && (err instanceof TimeoutError || isTransientNetworkError(err))) {
-          await sleep(this.#backoffMs * 2 ** attempt);
-          continue;
-        }
-        if (err instanceof TimeoutError) throw new RegistryError(`${err.message} (${attempt + 1} attempts)`);
-        throw networkError(url.host, err);
-      }
-      if (res.status >= 500 && retry) {
+      for (;;) {
+        const h = new Headers({ "User-Agent": USER_AGENT, ...headers });
+        if (authorization && url.origin === start.origin) h.set("Authorization", authorization);
+        const res = await this.#fetchWithTimeout(url, h);
+        const location = res.headers.get("Location");
+        if (res.status < 300 || res.status >= 400 || !location) return { res, finalUrl: url };
         await res.body?.cancel();
-        await sleep(this.#backoffMs * 2 ** attempt);
-        continue;
+        if (++redirects > MAX_REDIRECTS) {
+          throw new RegistryError(`too many redirects fetching from ${registry} (last: ${url.host})`);
+        }
+        const next = new URL(location, url);
+        if (next.protocol !== "https:" && next.protocol !== "http:") {
+          throw new RegistryError(`${url.host} redirected to an unsupported URL scheme ${next.protocol}`);
+        }
+        url = next;
       }
-      return { res, finalUrl: url };
-    }
+    });
   }
 }
 
