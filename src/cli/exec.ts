@@ -1,6 +1,5 @@
 /** `floka exec`: run a command in a running container, as `docker exec` does. */
 import type { CommandSpec, ParsedOptions } from "../../lib/argv.ts";
-import { FlokaError } from "../../lib/errors.ts";
 import { execInContainer } from "../runtime/exec.ts";
 import { defineCommand } from "./command.ts";
 import { openStore, requireRoot } from "./context.ts";
