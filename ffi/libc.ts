@@ -31,6 +31,11 @@ const SYMBOLS = {
   umask: { parameters: ["u32"], result: "u32" }, // mode_t umask(mode_t mask)
   // int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  // prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, struct sock_fprog *): the same call with a pointer.
+  prctl_seccomp: { name: "prctl", parameters: ["i32", "u64", "buffer", "u64", "u64"], result: "i32" },
+  // int capget(cap_user_header_t hdr, cap_user_data_t data), and capset with the same shape
+  capget: { parameters: ["buffer", "buffer"], result: "i32" },
+  capset: { parameters: ["buffer", "buffer"], result: "i32" },
   // int execve(const char *path, char *const argv[], char *const envp[])
   execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
   geteuid: { parameters: [], result: "u32" }, // uid_t geteuid(void)
@@ -137,6 +142,9 @@ const GROUPS: readonly (readonly (keyof typeof SYMBOLS)[])[] = [
     "mknod",
     "umask",
     "prctl",
+    "prctl_seccomp",
+    "capget",
+    "capset",
     "execve",
     "setuid",
     "setgid",
@@ -315,6 +323,60 @@ export function umask(mask: number): number {
 export function prctl(option: number, arg2 = 0, arg3 = 0, arg4 = 0, arg5 = 0): number {
   const r = fn("prctl")(option, BigInt(arg2), BigInt(arg3), BigInt(arg4), BigInt(arg5));
   return check(r, "prctl", [option, arg2]);
+}
+
+const PR_SET_SECCOMP = 22;
+const SECCOMP_MODE_FILTER = 2;
+
+/**
+ * Installs a seccomp filter (classic BPF, 8 bytes an instruction) on the calling thread
+ * only: Deno's other threads stay unfiltered, and execve leaves just this one.
+ */
+export function setSeccompFilter(program: Uint8Array<ArrayBuffer>): void {
+  // struct sock_fprog { unsigned short len; struct sock_filter *filter; }
+  const fprog = new Uint8Array(16);
+  const view = new DataView(fprog.buffer);
+  view.setUint16(0, program.length / 8, true);
+  view.setBigUint64(8, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(program))), true);
+  const r = fn("prctl_seccomp")(PR_SET_SECCOMP, BigInt(SECCOMP_MODE_FILTER), fprog, 0n, 0n);
+  check(r, "prctl", ["PR_SET_SECCOMP", `${program.length / 8} instructions`]);
+}
+
+/** The capability sets, as bit masks over capability numbers. */
+export interface CapabilitySets {
+  effective: bigint;
+  permitted: bigint;
+  inheritable: bigint;
+}
+
+const CAP_VERSION_3 = 0x20080522;
+
+function capHeader(): Uint8Array<ArrayBuffer> {
+  const header = new Uint8Array(8); // struct { u32 version; int pid; }, pid 0: this thread
+  new DataView(header.buffer).setUint32(0, CAP_VERSION_3, true);
+  return header;
+}
+
+export function capget(): CapabilitySets {
+  const data = new Uint8Array(24); // two { u32 effective, permitted, inheritable }: 64 bits each
+  check(fn("capget")(capHeader(), data), "capget", []);
+  const view = new DataView(data.buffer);
+  const set = (offset: number) =>
+    BigInt(view.getUint32(offset, true)) | BigInt(view.getUint32(offset + 12, true)) << 32n;
+  return { effective: set(0), permitted: set(4), inheritable: set(8) };
+}
+
+export function capset(sets: CapabilitySets): void {
+  const data = new Uint8Array(24);
+  const view = new DataView(data.buffer);
+  const put = (offset: number, mask: bigint) => {
+    view.setUint32(offset, Number(mask & 0xffffffffn), true);
+    view.setUint32(offset + 12, Number(mask >> 32n & 0xffffffffn), true);
+  };
+  put(0, sets.effective);
+  put(4, sets.permitted);
+  put(8, sets.inheritable);
+  check(fn("capset")(capHeader(), data), "capset", []);
 }
 
 /** Replaces this process image. Returns only by throwing. */

@@ -1,8 +1,11 @@
 /**
- * Linux capabilities by name (linux/capability.h) and the set Docker grants a container by
- * default. Floka limits a container's bounding set to it: after execve a root process
- * holds exactly these, and any other user none (no inheritable or ambient capabilities).
+ * Linux capabilities by name (linux/capability.h), the set Docker grants a container by
+ * default, and Docker's rules for changing it. A container's set is its bounding and
+ * inheritable sets: after execve a root process holds exactly these, effective and
+ * permitted, and any other user none (no ambient capabilities).
  */
+import { FlokaError } from "./errors.ts";
+
 export const CAPABILITIES = [
   "CAP_CHOWN",
   "CAP_DAC_OVERRIDE",
@@ -66,6 +69,43 @@ export const DEFAULT_CAPABILITIES: readonly Capability[] = [
   "CAP_KILL",
   "CAP_AUDIT_WRITE",
 ];
+
+/** A capability as the command line names it (`net_admin`, `CAP_NET_ADMIN`), or `ALL`. */
+export function normalizeCapability(name: string): Capability | "ALL" {
+  const upper = name.trim().toUpperCase();
+  if (upper === "ALL") return "ALL";
+  const full = upper.startsWith("CAP_") ? upper : `CAP_${upper}`;
+  if (!(CAPABILITIES as readonly string[]).includes(full)) {
+    throw new FlokaError(`unknown capability: ${JSON.stringify(name)}`);
+  }
+  return full as Capability;
+}
+
+/**
+ * The capabilities a container gets from `--cap-add`, `--cap-drop` and `--privileged`, by
+ * Docker's rules: adding ALL keeps all but the dropped ones; dropping ALL keeps only the
+ * added ones; otherwise the defaults, less the dropped, plus the added.
+ */
+export function containerCapabilities(add: readonly string[], drop: readonly string[], privileged = false) {
+  if (privileged) return [...CAPABILITIES];
+  const added = add.map(normalizeCapability);
+  const dropped = drop.map(normalizeCapability);
+  let caps: readonly string[];
+  if (added.includes("ALL")) caps = CAPABILITIES.filter((c) => !dropped.includes(c));
+  else if (dropped.includes("ALL")) caps = added;
+  else caps = [...DEFAULT_CAPABILITIES.filter((c) => !dropped.includes(c)), ...added];
+  return CAPABILITIES.filter((c) => caps.includes(c)); // kernel order, once each
+}
+
+/** The kernel's bit mask of a set of capability names. */
+export function capabilityMask(names: readonly string[]): bigint {
+  let mask = 0n;
+  for (const name of names) {
+    const n = capabilityNumber(name);
+    if (n >= 0) mask |= 1n << BigInt(n);
+  }
+  return mask;
+}
 
 /** The kernel's number for a capability name, or -1. */
 export function capabilityNumber(name: string): number {

@@ -34,11 +34,13 @@ export const MNT_DETACH = 0x2;
 
 // mknod(2) file types.
 export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
 
 // prctl(2).
 export const PR_SET_PDEATHSIG = 1;
 export const PR_SET_DUMPABLE = 4;
 export const PR_CAPBSET_DROP = 24;
+export const PR_SET_NO_NEW_PRIVS = 38;
 
 // open(2) / fcntl(2).
 export const O_RDONLY = 0;

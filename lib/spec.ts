@@ -9,8 +9,10 @@ export interface DeviceNode {
   path: string;
   major: number;
   minor: number;
-  /** Permission bits (the node is a character device). */
+  /** Permission bits. */
   mode: number;
+  /** A block device; else a character device. */
+  block?: boolean;
 }
 
 export interface ProcessSpec {
@@ -20,8 +22,12 @@ export interface ProcessSpec {
   cwd: string;
   /** `uid[:gid]`, `name[:group]`, or "" for root; resolved against the image's /etc/passwd. */
   user: string;
-  /** The bounding capability set (`CAP_*` names); every other capability is dropped. */
+  /** The bounding and inheritable capability sets (`CAP_*` names); every other is dropped. */
   capabilities: string[];
+  /** `--security-opt no-new-privileges`: execve grants no privilege (setuid bits, file caps). */
+  noNewPrivileges?: boolean;
+  /** The seccomp filter (classic BPF, base64), installed last before execve; none when absent. */
+  seccomp?: string;
   /** A terminal of the container's own (`-t`), its master sent back on the sync channel. */
   terminal?: boolean;
   /** That terminal's first window size: Floka's, so the command sees it from the start. */

@@ -2,7 +2,7 @@
 import { describeError, FlokaError } from "../../lib/errors.ts";
 import { type LogOptions, logPath } from "../containers/logs.ts";
 import { reconcile } from "../containers/reconcile.ts";
-import type { Container, ContainerStore } from "../containers/store.ts";
+import type { Container, ContainerRecord, ContainerStore } from "../containers/store.ts";
 import type { MountSpec } from "../containers/volumes.ts";
 import { findImage, type Image, imageCreated, imageId } from "../images/images.ts";
 import { defineCommand } from "./command.ts";
@@ -58,6 +58,14 @@ function networkSettings(c: Container) {
   };
 }
 
+/** `--security-opt` as Docker lists it; a profile's JSON is shown as Docker stores it. */
+function securityOptShown(hostConfig: ContainerRecord["hostConfig"]): string[] | null {
+  const opts = [
+    ...(hostConfig.noNewPrivileges ? ["no-new-privileges"] : []),
+    ...(hostConfig.seccompProfile ? [`seccomp=${hostConfig.seccompProfile}`] : []),
+  ];
+  return opts.length ? opts : null;
+}
 export function inspectView(c: Container) {
   const { record, state } = c;
   return {
@@ -111,6 +119,12 @@ export function inspectView(c: Container) {
         MaximumRetryCount: record.hostConfig.restartPolicy?.maximumRetryCount ?? 0,
       },
       Init: record.hostConfig.init ?? false,
+      ReadonlyRootfs: record.hostConfig.readOnly ?? false,
+      Privileged: record.hostConfig.privileged ?? false,
+      // Docker shows the names without CAP_, and no list as null.
+      CapAdd: record.hostConfig.capAdd?.map((c) => c.replace(/^CAP_/, "")) ?? null,
+      CapDrop: record.hostConfig.capDrop?.map((c) => c.replace(/^CAP_/, "")) ?? null,
+      SecurityOpt: securityOptShown(record.hostConfig),
       LogConfig: {
         Type: "json-file",
         Config: logConfigShown(record.hostConfig.logConfig),

@@ -26,6 +26,7 @@ import { NetworkStore } from "../network/networks.ts";
 import { defineCommand } from "./command.ts";
 import { openStore, requireRoot } from "./context.ts";
 import { ENV_OPTIONS, givenEnv } from "./env_options.ts";
+import { securityConfig } from "./security_options.ts";
 
 const RUN_SPEC = {
   name: "run",
@@ -141,6 +142,28 @@ const RUN_SPEC = {
       help: "Mount a tmpfs directory (/path[:size=64m,mode=1777])",
     },
     readOnly: { long: "read-only", help: "Mount the container's root filesystem as read only" },
+    capAdd: {
+      long: "cap-add",
+      value: "list",
+      repeatable: true,
+      help: "Add Linux capabilities (NET_ADMIN or CAP_NET_ADMIN, ALL)",
+    },
+    capDrop: {
+      long: "cap-drop",
+      value: "list",
+      repeatable: true,
+      help: "Drop Linux capabilities (CHOWN or CAP_CHOWN, ALL)",
+    },
+    privileged: {
+      long: "privileged",
+      help: "Give extended privileges: every capability, the host's devices, no masked paths, no seccomp",
+    },
+    securityOpt: {
+      long: "security-opt",
+      value: "list",
+      repeatable: true,
+      help: "Security options: no-new-privileges[=true], seccomp=unconfined, seccomp=PROFILE.json",
+    },
   },
 } as const satisfies CommandSpec;
 
@@ -286,6 +309,7 @@ export function containerRecord(
   const restartPolicy = parseRestartPolicy(opts.restart);
   if (opts.rm && restartPolicy.name !== "no") throw new FlokaError("Conflicting options: --restart and --rm");
   if (opts.init) findInitBinary(); // fail now, not at every start
+  const security = securityConfig(opts);
   const given = parseMountOptions(opts);
   const mounts = resolveMountSources(
     [...given, ...imageVolumes(image.config?.config?.Volumes, given)],
@@ -322,6 +346,7 @@ export function containerRecord(
       logConfig: parseLogOptions(opts.logOpt),
       ...(mounts.length ? { mounts } : {}),
       ...(opts.readOnly ? { readOnly: true } : {}),
+      ...security,
     },
   };
 }

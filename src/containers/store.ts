@@ -75,6 +75,15 @@ export interface ContainerRecord {
     mounts?: MountSpec[];
     /** `--read-only`: the root filesystem is mounted read-only. */
     readOnly?: boolean;
+    /** `--cap-add`/`--cap-drop` as given, names normalised (`CAP_NET_ADMIN`, `ALL`). */
+    capAdd?: string[];
+    capDrop?: string[];
+    /** `--privileged`: every capability, the host's devices, no masked paths, no seccomp. */
+    privileged?: boolean;
+    /** `--security-opt no-new-privileges`. */
+    noNewPrivileges?: boolean;
+    /** `--security-opt seccomp=`: "unconfined", or the profile's JSON, read when the container was made. */
+    seccompProfile?: string;
   };
 }
 

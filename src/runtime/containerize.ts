@@ -19,7 +19,7 @@ import {
   FlokaError,
   SyscallError,
 } from "../../lib/errors.ts";
-import { CAPABILITIES, capabilityNumber } from "../../lib/capabilities.ts";
+import { CAPABILITIES, capabilityMask, capabilityNumber } from "../../lib/capabilities.ts";
 import { DEFAULT_PATH, envValue, mergeEnv } from "../../lib/env.ts";
 import * as L from "../../lib/linux.ts";
 import { type Mount, mountCall } from "../../lib/mount.ts";
@@ -89,7 +89,10 @@ export function refuseSymlinkedSystemDirs(root: string, sys: Sys): void {
 export function createDevices(spec: ContainerSpec, sys: Sys): void {
   for (const dev of spec.devices) {
     const path = secureJoin(spec.rootfs, dev.path, sys);
-    sys.mknod(path, dev.mode, dev.major, dev.minor);
+    // --privileged brings the host's nodes in subdirectories (/dev/net/tun, /dev/dri/...).
+    const parent = path.slice(0, path.lastIndexOf("/"));
+    if (dev.path.lastIndexOf("/") > "/dev".length && sys.lstatKind(parent) === null) sys.mkdirAll(parent);
+    sys.mknod(path, dev.mode, dev.major, dev.minor, dev.block);
   }
   for (const [target, link] of spec.devSymlinks) {
     const path = secureJoin(spec.rootfs, link, sys);
@@ -186,13 +189,51 @@ export function processUser(process: ProcessSpec, sys: Sys): { user: ExecUser; e
   return { user, env };
 }
 
-/** The last steps as root: the capability bounding set, then the user's groups and ids. */
+/**
+ * Changes to the working directory, resolved inside the root (symlinks and `..` stay in
+ * it), and checks with getcwd that it is below the root: a directory reached through a
+ * descriptor of the host's reads as "(unreachable)" (CVE-2024-21626).
+ */
+export function enterWorkingDir(dir: string, sys: Sys, create: boolean): void {
+  const path = secureJoin("/", dir, sys) || "/";
+  try {
+    if (create && sys.lstatKind(path) === null) sys.mkdirAll(path);
+    sys.chdir(path);
+    if (!sys.cwd().startsWith("/")) throw new Error("getcwd: not below the root");
+  } catch (err) {
+    throw new FlokaError(
+      `cannot change to the working directory ${dir}: ${describeError(err)}`,
+      EXIT_CANNOT_EXECUTE,
+    );
+  }
+}
+
+/**
+ * The last steps as root: the bounding and inheritable capability sets, the seccomp filter
+ * when it must go in while this process still holds CAP_SYS_ADMIN (without
+ * no-new-privileges, the kernel allows a filter only then), then the user's groups and ids.
+ * Setting a non-root uid clears the effective and permitted sets; execve then gives root
+ * the bounding set and anyone else nothing.
+ */
 export function becomeUser(process: ProcessSpec, user: ExecUser, sys: Sys): void {
   limitCapabilities(process.capabilities, sys);
+  sys.setInheritableCapabilities(capabilityMask(process.capabilities));
+  if (process.seccomp && !process.noNewPrivileges) sys.setSeccompFilter(decodeFilter(process.seccomp));
   sys.setgroups(user.groups);
   sys.setgid(user.gid);
   sys.setuid(user.uid);
   sys.umask(0o022);
+}
+
+/** The last step before execve: no-new-privileges, and then the seccomp filter it allows. */
+export function lockDown(process: ProcessSpec, sys: Sys): void {
+  if (!process.noNewPrivileges) return;
+  sys.prctl(L.PR_SET_NO_NEW_PRIVS, 1);
+  if (process.seccomp) sys.setSeccompFilter(decodeFilter(process.seccomp));
+}
+
+function decodeFilter(base64: string): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
 }
 
 /** Every step up to execve, in order. Runs on the main thread; uses only synchronous calls. */
@@ -218,9 +259,7 @@ export function setUpContainer(spec: ContainerSpec, sys: Sys, channel = -1): Exe
 
   const { process } = spec;
   const { user, env } = processUser(process, sys);
-  const cwd = secureJoin("/", process.cwd, sys) || "/";
-  if (sys.lstatKind(cwd) === null) sys.mkdirAll(cwd);
-  sys.chdir(cwd);
+  enterWorkingDir(process.cwd, sys, true);
   if (readonlyRoot) remountRootReadonly(sys);
   const path = findExecutable(process.args[0], env, sys);
   // Everything is ready but the network, which the host attaches meanwhile.
@@ -233,6 +272,7 @@ export function setUpContainer(spec: ContainerSpec, sys: Sys, channel = -1): Exe
   // not leave it running unwatched). Set after setuid, which clears it.
   sys.prctl(L.PR_SET_PDEATHSIG, L.SIGNALS.SIGKILL);
   sys.resetSignals();
+  lockDown(process, sys);
   return { path, argv: process.args, env };
 }
 

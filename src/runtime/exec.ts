@@ -13,7 +13,6 @@
  * then belong to the container's process and not to a later process that reused its PID.
  */
 import * as libc from "../../ffi/libc.ts";
-import { DEFAULT_CAPABILITIES } from "../../lib/capabilities.ts";
 import { FlokaError, SyscallError } from "../../lib/errors.ts";
 import { mergeEnv } from "../../lib/env.ts";
 import * as L from "../../lib/linux.ts";
@@ -25,6 +24,7 @@ import type { ExecSpec, NamespaceName } from "./exec_main.ts";
 import { attachTerminal, getWindowSize } from "./pty.ts";
 import { forwardSignals, startResult } from "./run.ts";
 import { selfCommand } from "./self_exec.ts";
+import { processSecurity } from "./spec.ts";
 
 /** Docker's exit code for the errors its daemon reports to `docker exec` (no such container, ...). */
 export const EXIT_EXEC_REFUSED = 1;
@@ -142,7 +142,7 @@ export function execSpec(
       env,
       cwd: req.workdir || c.record.config.workingDir || "/",
       user: req.user ?? c.record.config.user,
-      capabilities: [...DEFAULT_CAPABILITIES],
+      ...processSecurity(c.record.hostConfig),
     },
     tty: req.tty,
     windowSize: req.tty ? getWindowSize(1) ?? getWindowSize(0) : null,

@@ -31,11 +31,18 @@
  *   the client that started it (and `-d` returns at once).
  */
 import * as libc from "../../ffi/libc.ts";
-import { describeError, EXIT_CANNOT_EXECUTE, FlokaError } from "../../lib/errors.ts";
+import { FlokaError } from "../../lib/errors.ts";
 import * as L from "../../lib/linux.ts";
-import { secureJoin } from "../../lib/secure_join.ts";
 import type { ProcessSpec } from "../../lib/spec.ts";
-import { becomeUser, type ExecPlan, findExecutable, processUser, startFailure } from "./containerize.ts";
+import {
+  becomeUser,
+  enterWorkingDir,
+  type ExecPlan,
+  findExecutable,
+  lockDown,
+  processUser,
+  startFailure,
+} from "./containerize.ts";
 import type { WindowSize } from "./pty.ts";
 import { receiveSpec, reporter } from "./sync_channel.ts";
 import { linuxSys, type Sys } from "./sys.ts";
@@ -76,8 +83,6 @@ export interface ExecSys extends Sys {
   close(fd: number): void;
   /** `dev:inode` of what `path` names, symlinks followed. */
   identity(path: string): string;
-  /** getcwd(3); throws when the current directory is not below the root. */
-  cwd(): string;
 }
 
 /** Every step up to execve, in order; `channel` is the sync channel to the host. */
@@ -99,21 +104,13 @@ export function setUpExec(spec: ExecSpec, sys: ExecSys, channel: number): ExecPl
 
   const { process } = spec;
   const { user, env } = processUser(process, sys);
-  const cwd = secureJoin("/", process.cwd, sys) || "/";
-  try {
-    sys.chdir(cwd);
-    if (!sys.cwd().startsWith("/")) throw new Error("getcwd: not below the root");
-  } catch (err) {
-    throw new FlokaError(
-      `cannot change to the working directory ${process.cwd}: ${describeError(err)}`,
-      EXIT_CANNOT_EXECUTE,
-    );
-  }
+  enterWorkingDir(process.cwd, sys, false);
   const path = findExecutable(process.args[0], env, sys);
   if (spec.tty) sys.takeTerminal(channel, user.uid, user.gid, spec.windowSize ?? null);
   becomeUser(process, user, sys);
   // Deno ignores SIGPIPE (and more), and execve would keep them ignored.
   sys.resetSignals();
+  lockDown(process, sys);
   return { path, argv: process.args, env };
 }
 
@@ -125,7 +122,6 @@ export const linuxExecSys: ExecSys = {
     const st = Deno.statSync(path);
     return `${st.dev}:${st.ino}`;
   },
-  cwd: () => Deno.cwd(),
 };
 
 export function main(args: string[]): never {

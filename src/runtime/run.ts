@@ -17,6 +17,7 @@ import { etcFiles } from "./etc_files.ts";
 import { findInitBinary } from "./init.ts";
 import { getWindowSize } from "./pty.ts";
 import { buildSpec, LAYER_LINKS } from "./spec.ts";
+import { hostDevices } from "./host_devices.ts";
 import { NetworkSession } from "../network/attach.ts";
 import { joinHosts, leaveHosts } from "../network/hosts.ts";
 
@@ -213,7 +214,8 @@ export async function startProcess(
     cgroup = cgroups.create(record.id, record.hostConfig);
     cgroups.hostJoin(cgroup, pid);
     const init = record.hostConfig.init ? findInitBinary() : undefined;
-    const spec = buildSpec(record, dir, cgroups.selfJoinFiles(cgroup), init, net?.state.netns);
+    const devices = record.hostConfig.privileged ? hostDevices() : [];
+    const spec = buildSpec(record, dir, cgroups.selfJoinFiles(cgroup), init, net?.state.netns, devices);
     if (spec.process.terminal) spec.process.windowSize = getWindowSize(1) ?? getWindowSize(0);
     // containerize sets the container up while CNI ADD finishes; it waits for a go-ahead
     // line before it runs the command.

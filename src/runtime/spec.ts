@@ -3,8 +3,11 @@
  * defaults below are Docker's (runc's default spec), so a container sees the same /proc,
  * /dev and /sys it would see under Docker.
  */
-import { DEFAULT_CAPABILITIES } from "../../lib/capabilities.ts";
-import type { ContainerSpec, DeviceNode } from "../../lib/spec.ts";
+import { containerCapabilities } from "../../lib/capabilities.ts";
+import { compileFilter } from "../../lib/seccomp/bpf.ts";
+import { defaultProfile } from "../../lib/seccomp/default_profile.ts";
+import { parseProfile } from "../../lib/seccomp/profile.ts";
+import type { ContainerSpec, DeviceNode, ProcessSpec } from "../../lib/spec.ts";
 import type { Mount } from "../../lib/mount.ts";
 import type { ContainerRecord } from "../containers/store.ts";
 import type { MountSpec } from "../containers/volumes.ts";
@@ -46,7 +49,11 @@ export function containerMounts(mounts: readonly MountSpec[]): Mount[] {
 /** The container directory's folder of links to the image's layers. */
 export const LAYER_LINKS = "layers";
 
-function systemMounts(network: ContainerRecord["hostConfig"]["networkMode"]): Mount[] {
+type HostConfig = ContainerRecord["hostConfig"];
+
+function systemMounts(network: HostConfig["networkMode"], privileged: boolean): Mount[] {
+  // --privileged: /sys is writable, as in Docker.
+  const sysMode = privileged ? [] : ["ro"];
   return [
     { type: "proc", source: "proc", target: "/proc", options: ["nosuid", "noexec", "nodev"] },
     {
@@ -75,13 +82,18 @@ function systemMounts(network: ContainerRecord["hostConfig"]["networkMode"]): Mo
         type: "bind",
         source: "/sys",
         target: "/sys",
-        options: ["rbind", "nosuid", "noexec", "nodev", "ro"],
+        options: ["rbind", "nosuid", "noexec", "nodev", ...sysMode],
       }
-      : { type: "sysfs", source: "sysfs", target: "/sys", options: ["nosuid", "noexec", "nodev", "ro"] },
+      : {
+        type: "sysfs",
+        source: "sysfs",
+        target: "/sys",
+        options: ["nosuid", "noexec", "nodev", ...sysMode],
+      },
   ];
 }
 
-const DEVICES: DeviceNode[] = [
+export const DEVICES: DeviceNode[] = [
   { path: "/dev/null", major: 1, minor: 3, mode: 0o666 },
   { path: "/dev/zero", major: 1, minor: 5, mode: 0o666 },
   { path: "/dev/full", major: 1, minor: 7, mode: 0o666 },
@@ -119,13 +131,49 @@ export const READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"
 /** The /etc files Floka generates per container and binds over the image's. */
 export const ETC_FILES = ["hostname", "hosts", "resolv.conf"] as const;
 
+/**
+ * What confines every process of a container, `exec`'s too: its capabilities (Docker's
+ * rules for --cap-add, --cap-drop and --privileged), no-new-privileges, and the seccomp
+ * filter compiled for those capabilities (none with --privileged or seccomp=unconfined,
+ * as in Docker).
+ */
+export function processSecurity(
+  hostConfig: HostConfig,
+): Pick<ProcessSpec, "capabilities" | "noNewPrivileges" | "seccomp"> {
+  const capabilities = containerCapabilities(
+    hostConfig.capAdd ?? [],
+    hostConfig.capDrop ?? [],
+    hostConfig.privileged,
+  );
+  const profile = hostConfig.seccompProfile;
+  const confined = !hostConfig.privileged && profile !== "unconfined";
+  const program = confined
+    ? compileFilter(
+      profile ? parseProfile(profile, "the container's seccomp profile") : defaultProfile(),
+      capabilities,
+      { kernelRelease: Deno.osRelease() },
+    )
+    : null;
+  return {
+    capabilities,
+    ...(hostConfig.noNewPrivileges ? { noNewPrivileges: true } : {}),
+    ...(program ? { seccomp: btoa(String.fromCharCode(...program)) } : {}),
+  };
+}
+
+/**
+ * The spec of a container's start. `hostDevices` are the host's device nodes a
+ * --privileged container gets besides its own.
+ */
 export function buildSpec(
   record: ContainerRecord,
   containerDir: string,
   cgroupJoinFiles: string[],
   initBinary?: string,
   netnsPath?: string,
+  hostDevices: readonly DeviceNode[] = [],
 ): ContainerSpec {
+  const privileged = !!record.hostConfig.privileged;
   const init = initBinary ? withInit(initBinary, [record.path, ...record.args]) : null;
   const userMounts = record.hostConfig.mounts ?? [];
   // As Docker: the generated /etc files go over a volume on /etc, and a mount of the
@@ -145,15 +193,15 @@ export function buildSpec(
     rootfs: `${containerDir}/rootfs`,
     rootMount: rootMount(record.lowerDirs.length, record.hostConfig.readOnly),
     mounts: [
-      ...systemMounts(record.hostConfig.networkMode),
+      ...systemMounts(record.hostConfig.networkMode, privileged),
       ...containerMounts(userMounts),
       ...etcMounts,
       ...(init ? [init.mount] : []),
     ],
-    devices: DEVICES,
+    devices: [...DEVICES, ...hostDevices.filter((d) => !DEVICES.some((own) => own.path === d.path))],
     devSymlinks: DEV_SYMLINKS,
-    maskedPaths: MASKED_PATHS,
-    readonlyPaths: READONLY_PATHS,
+    maskedPaths: privileged ? [] : MASKED_PATHS,
+    readonlyPaths: privileged ? [] : READONLY_PATHS,
     cgroupJoinFiles,
     network: netnsPath ? { path: netnsPath } : record.hostConfig.networkMode === "host" ? "host" : "none",
     process: {
@@ -161,7 +209,7 @@ export function buildSpec(
       env: record.config.env,
       cwd: record.config.workingDir,
       user: record.config.user,
-      capabilities: [...DEFAULT_CAPABILITIES],
+      ...processSecurity(record.hostConfig),
       terminal: record.config.tty ?? false,
     },
   };

@@ -31,7 +31,8 @@ export interface Sys extends PathLookup {
   chroot(path: string): void;
   chdir(path: string): void;
   sethostname(name: string): void;
-  mknod(path: string, mode: number, major: number, minor: number): void;
+  /** A character device, or a block device when `block`. */
+  mknod(path: string, mode: number, major: number, minor: number, block?: boolean): void;
   symlink(target: string, path: string): void;
   mkdirAll(path: string): void;
   /** Creates an empty regular file when nothing exists at `path`. */
@@ -53,6 +54,12 @@ export interface Sys extends PathLookup {
   setuid(uid: number): void;
   umask(mask: number): number;
   prctl(option: number, arg: number): void;
+  /** Keeps effective and permitted as they are; the inheritable set becomes `mask` (what of it is held). */
+  setInheritableCapabilities(mask: bigint): void;
+  /** Installs a seccomp filter (classic BPF) on this thread. */
+  setSeccompFilter(program: Uint8Array<ArrayBuffer>): void;
+  /** getcwd(3); a directory outside the root reads as "(unreachable)/...". */
+  cwd(): string;
   /** Every signal back to its default disposition (execve keeps ignored signals ignored). */
   resetSignals(): void;
   /**
@@ -81,7 +88,8 @@ export const linuxSys: Sys = {
   chroot: libc.chroot,
   chdir: libc.chdir,
   sethostname: libc.sethostname,
-  mknod: (path, mode, major, minor) => libc.mknod(path, L.S_IFCHR | mode, major, minor),
+  mknod: (path, mode, major, minor, block) =>
+    libc.mknod(path, (block ? L.S_IFBLK : L.S_IFCHR) | mode, major, minor),
   symlink: (target, path) => Deno.symlinkSync(target, path),
   mkdirAll: (path) => Deno.mkdirSync(path, { recursive: true, mode: 0o755 }),
   touch(path) {
@@ -140,6 +148,13 @@ export const linuxSys: Sys = {
   setuid: libc.setuid,
   umask: libc.umask,
   prctl: (option, arg) => void libc.prctl(option, arg),
+  setInheritableCapabilities(mask) {
+    // Only what Floka holds itself can be passed on (--privileged on a host that lacks some).
+    const held = libc.capget();
+    libc.capset({ ...held, inheritable: mask & held.permitted });
+  },
+  setSeccompFilter: libc.setSeccompFilter,
+  cwd: () => Deno.cwd(),
   resetSignals: libc.resetSignalDispositions,
   takeTerminal(channel, uid, gid, size) {
     const { master, slave } = openPtyPair();

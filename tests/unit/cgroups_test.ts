@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { FlokaError } from "../../lib/errors.ts";
 import {
+  ALLOWED_DEVICES,
   blkioToIoWeight,
   cfsBandwidth,
   CgroupManager,
@@ -1001,4 +1002,27 @@ Deno.test("statsEntry and renderStats: Docker's columns, numbers and JSON fields
     "NAME   PIDS\nweb    4\n",
   );
   assert.throws(() => parseStatsFormat("{{.Nope}}"), /can't evaluate field Nope/);
+});
+
+Deno.test("v1 create: the device cgroup denies every device, then allows the container's own", () => {
+  const root = fakeV1(["memory", "devices"]);
+  try {
+    const written: string[] = [];
+    const cgroups = new CgroupManager(root);
+    cgroups.create(ID, { memory: 0, cpuShares: 0 });
+    const dir = `${root}/devices/floka/${ID}`;
+    // A real devices.allow takes one rule a write; the fake file keeps the last one.
+    written.push(Deno.readTextFileSync(`${dir}/devices.deny`), Deno.readTextFileSync(`${dir}/devices.allow`));
+    assert.deepEqual(written, ["a", ALLOWED_DEVICES.at(-1)]);
+    assert.ok(ALLOWED_DEVICES.includes("c 1:3 rwm")); // /dev/null
+    assert.ok(
+      !ALLOWED_DEVICES.some((r) => r.startsWith("b ") && r.includes("r")),
+      "no block device readable",
+    );
+    // --privileged: the parent's policy (every device) stays.
+    cgroups.create("p".repeat(64), { memory: 0, cpuShares: 0, privileged: true });
+    assert.equal(exists(`${root}/devices/floka/${"p".repeat(64)}/devices.deny`), false);
+  } finally {
+    cleanup(root);
+  }
 });

@@ -48,7 +48,7 @@ class FakeSys implements Sys {
   /** Host path of the current root ("" for the host's own /): changed by pivot_root and chroot. */
   root = "";
   /** Current directory, as a path inside the current root. */
-  cwd = "/";
+  workDir = "/";
   pivotRootError: Error | null = null;
 
   private record(name: string, ...args: unknown[]): void {
@@ -95,7 +95,7 @@ class FakeSys implements Sys {
   /** The host key of `path` as the process sees it, following symlinks like the kernel does. */
   resolve(path: string, followLast: boolean, depth = 0): string {
     if (depth > 40) throw new SyscallError("resolve", [path], 40); // ELOOP
-    const abs = path.startsWith("/") ? path : `${this.cwd}/${path}`;
+    const abs = path.startsWith("/") ? path : `${this.workDir}/${path}`;
     const parts = abs.split("/").filter((p) => p !== "" && p !== ".");
     const cur: string[] = [];
     for (let i = 0; i < parts.length; i++) {
@@ -148,19 +148,19 @@ class FakeSys implements Sys {
     this.record("pivotRoot", newRoot, putOld);
     if (this.pivotRootError) throw this.pivotRootError;
     this.root = this.resolve(newRoot, true).replace(/^\/$/, "");
-    this.cwd = "/";
+    this.workDir = "/";
   }
   chroot(path: string): void {
     this.record("chroot", path);
     this.root = this.resolve(path, true).replace(/^\/$/, "");
-    this.cwd = "/";
+    this.workDir = "/";
   }
   chdir(path: string): void {
     this.record("chdir", path);
     const node = this.lookup(path, true);
     if (node?.kind !== "dir") throw new SyscallError("chdir", [path], node ? L.ENOTDIR : L.ENOENT);
-    const abs = path.startsWith("/") ? path : `${this.cwd}/${path}`;
-    this.cwd = abs;
+    const abs = path.startsWith("/") ? path : `${this.workDir}/${path}`;
+    this.workDir = abs;
   }
   sethostname(name: string): void {
     this.record("sethostname", name);
@@ -233,6 +233,18 @@ class FakeSys implements Sys {
 
   prctl(option: number, arg: number): void {
     this.record("prctl", option, arg);
+  }
+  setInheritableCapabilities(mask: bigint): void {
+    this.record("setInheritableCapabilities", mask);
+  }
+  setSeccompFilter(program: Uint8Array): void {
+    this.record("setSeccompFilter", program.length);
+  }
+  /** The directory set to `unreachable` reads as getcwd does for one outside the root. */
+  unreachable = "";
+  cwd(): string {
+    this.record("cwd");
+    return this.workDir === this.unreachable ? `(unreachable)${this.workDir}` : this.workDir;
   }
   markFdsCloseOnExec(from: number): void {
     this.record("markFdsCloseOnExec", from);
@@ -911,4 +923,54 @@ Deno.test("setUpContainer: a volume whose destination is a symlink out of the im
     ),
   );
   assert.ok(!sys.fs.has("/tmp/escape"), "a directory was made on the host");
+});
+
+function specWith(process: Partial<ContainerSpec["process"]>, cwd = "/"): ContainerSpec {
+  const spec = makeSpec("none", { workingDir: cwd, user: "1000" });
+  return { ...spec, process: { ...spec.process, seccomp: btoa("\0".repeat(16)), ...process } };
+}
+
+Deno.test("becomeUser: bounding set, then the inheritable set and seccomp filter while root, then the ids", () => {
+  const sys = makeSys();
+  setUpContainer(specWith({ noNewPrivileges: false }), sys);
+  const lastDrop = sys.calls.findLastIndex((c) => c.name === "prctl" && c.args[0] === L.PR_CAPBSET_DROP);
+  const inheritable = indexOfCall(sys, "setInheritableCapabilities");
+  const filter = indexOfCall(sys, "setSeccompFilter");
+  assertIncreasing(
+    [lastDrop, inheritable, filter, indexOfCall(sys, "setgroups"), indexOfCall(sys, "setuid")],
+    "order",
+  );
+  // Docker's 14, as the kernel's bit mask.
+  assert.equal(sys.named("setInheritableCapabilities")[0][0], 0xa80425fbn);
+  assert.equal(sys.named("setSeccompFilter")[0][0], 16);
+  assert.equal(sys.named("prctl").filter((a) => a[0] === L.PR_SET_NO_NEW_PRIVS).length, 0);
+});
+
+Deno.test("no-new-privileges: set after every other step, and the seccomp filter after it", () => {
+  const sys = makeSys();
+  setUpContainer(specWith({ noNewPrivileges: true }), sys);
+  const nnp = indexOfCall(sys, "prctl", (a) => a[0] === L.PR_SET_NO_NEW_PRIVS && a[1] === 1);
+  const filter = indexOfCall(sys, "setSeccompFilter");
+  assertIncreasing([indexOfCall(sys, "setuid"), indexOfCall(sys, "resetSignals"), nnp, filter], "order");
+  assert.equal(filter, sys.calls.length - 1, "the filter is the last call before execve");
+  assert.equal(sys.named("setSeccompFilter").length, 1);
+});
+
+Deno.test("without a seccomp program no filter is installed (--privileged, seccomp=unconfined)", () => {
+  const sys = makeSys();
+  setUpContainer(specWith({ seccomp: undefined, noNewPrivileges: true }), sys);
+  assert.equal(sys.named("setSeccompFilter").length, 0);
+  indexOfCall(sys, "prctl", (a) => a[0] === L.PR_SET_NO_NEW_PRIVS);
+});
+
+Deno.test("a working directory that getcwd places outside the root is refused with 126", () => {
+  const sys = makeSys();
+  sys.dir(`${R}/srv`);
+  sys.unreachable = "/srv";
+  assert.throws(
+    () => setUpContainer(specWith({}, "/srv"), sys),
+    (err: Error) =>
+      err instanceof FlokaError && err.exitCode === 126 && /working directory \/srv/.test(err.message),
+  );
+  assert.equal(sys.named("setuid").length, 0);
 });

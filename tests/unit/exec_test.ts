@@ -7,7 +7,7 @@
  * environment, working directory and user rules.
  */
 import assert from "node:assert/strict";
-import { DEFAULT_CAPABILITIES } from "../../lib/capabilities.ts";
+import { CAPABILITIES, DEFAULT_CAPABILITIES } from "../../lib/capabilities.ts";
 import { EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, FlokaError } from "../../lib/errors.ts";
 import * as L from "../../lib/linux.ts";
 import type { Container } from "../../src/containers/store.ts";
@@ -277,8 +277,17 @@ Deno.test("execSpec: the container's environment, working directory and user unl
     env: ["PATH=/bin", "HOSTNAME=aaaaaaaaaaaa", "A=container"],
     cwd: "/srv",
     user: "alice",
-    capabilities: [...DEFAULT_CAPABILITIES],
+    capabilities: CAPABILITIES.filter((c) => DEFAULT_CAPABILITIES.includes(c)),
+    // The container's seccomp filter, as its own processes have it.
+    seccomp: s.process.seccomp,
   });
+  assert.ok((s.process.seccomp ?? "").length > 100);
+  const privileged = container();
+  privileged.record.hostConfig = { ...privileged.record.hostConfig, privileged: true, noNewPrivileges: true };
+  const p = execSpec(privileged, request, namespaces, []).process;
+  assert.equal(p.capabilities.length, CAPABILITIES.length);
+  assert.equal(p.seccomp, undefined);
+  assert.equal(p.noNewPrivileges, true);
   assert.deepEqual(s.namespaces, namespaces);
   assert.deepEqual(s.cgroupJoinFiles, ["/x/tasks"]);
   assert.equal(s.tty, false);

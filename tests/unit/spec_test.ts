@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DEFAULT_CAPABILITIES } from "../../lib/capabilities.ts";
+import { CAPABILITIES, DEFAULT_CAPABILITIES } from "../../lib/capabilities.ts";
 import type { ContainerRecord } from "../../src/containers/store.ts";
 import { buildSpec, ETC_FILES, MASKED_PATHS, READONLY_PATHS, rootMount } from "../../src/runtime/spec.ts";
 
@@ -178,4 +178,30 @@ Deno.test("buildSpec: Docker's masked and read-only paths", () => {
 Deno.test("buildSpec passes the cgroup files the container writes 0 into", () => {
   const files = ["/sys/fs/cgroup/memory/floka/x/tasks"];
   assert.deepEqual(buildSpec(record("none"), DIR, files).cgroupJoinFiles, files);
+});
+
+Deno.test("buildSpec --privileged: every capability, the host's devices, no masks, /sys writable, no seccomp", () => {
+  const base = record("none");
+  const privileged = { ...base, hostConfig: { ...base.hostConfig, privileged: true } };
+  const loop = { path: "/dev/loop0", major: 7, minor: 0, mode: 0o660, block: true };
+  const hostNull = { path: "/dev/null", major: 1, minor: 3, mode: 0o600 };
+  const spec = buildSpec(privileged, DIR, [], undefined, undefined, [loop, hostNull]);
+  assert.equal(spec.process.capabilities.length, CAPABILITIES.length);
+  assert.equal(spec.process.seccomp, undefined);
+  assert.deepEqual(spec.maskedPaths, []);
+  assert.deepEqual(spec.readonlyPaths, []);
+  assert.ok(!spec.mounts.find((m) => m.target === "/sys")!.options.includes("ro"));
+  assert.deepEqual(
+    spec.devices.filter((d) => d.path === "/dev/null").length,
+    1,
+    "the container's own /dev/null",
+  );
+  assert.ok(spec.devices.includes(loop));
+
+  const plain = buildSpec(base, DIR, []);
+  assert.ok(plain.process.seccomp, "a seccomp filter by default");
+  assert.deepEqual(plain.maskedPaths, MASKED_PATHS);
+  assert.ok(plain.mounts.find((m) => m.target === "/sys")!.options.includes("ro"));
+  const unconfined = { ...base, hostConfig: { ...base.hostConfig, seccompProfile: "unconfined" } };
+  assert.equal(buildSpec(unconfined, DIR, []).process.seccomp, undefined);
 });
