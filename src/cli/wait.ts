@@ -1,5 +1,6 @@
 /** `floka wait`: block until containers stop, then print their exit codes, as `docker wait`. */
 import { EXIT_UNKNOWN } from "../containers/reconcile.ts";
+import { attachSocketPath, awaitExitCode } from "../runtime/attach.ts";
 import { waitStopped } from "../runtime/lifecycle.ts";
 import { defineCommand } from "./command.ts";
 import { openStore } from "./context.ts";
@@ -17,7 +18,14 @@ export const waitCommand = defineCommand(
   async ({ args, globals }) => {
     const store = openStore(globals);
     return await forEachContainer(args, async (ref) => {
-      const state = await waitStopped(store, store.find(ref).record.id);
+      const { record } = store.find(ref);
+      // A --rm container is gone once it has stopped, and its state with it: its supervisor
+      // tells the exit code to whoever is attached.
+      if (record.hostConfig.autoRemove) {
+        const code = await awaitExitCode(attachSocketPath(record.id));
+        if (code !== null) return code;
+      }
+      const state = await waitStopped(store, record.id);
       // A --rm container is gone once it has stopped, and its exit code with it.
       return state?.exitCode ?? (state ? 0 : EXIT_UNKNOWN);
     });

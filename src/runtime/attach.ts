@@ -198,7 +198,26 @@ export async function attachClient(
   return detached ? { exitCode: null } : result;
 }
 
-async function readFrames(conn: Deno.Conn): Promise<AttachResult> {
+/**
+ * The exit code a supervisor tells its attached clients, its output ignored: how `floka
+ * wait` learns the code of a `--rm` container, which is gone once it has ended. Null when
+ * the supervisor does not answer or goes away without one.
+ */
+export async function awaitExitCode(path: string): Promise<number | null> {
+  let conn: Deno.UnixConn;
+  try {
+    conn = await Deno.connect({ transport: "unix", path });
+  } catch {
+    return null;
+  }
+  const { exitCode } = await readFrames(conn, false).catch(() => ({ exitCode: null }));
+  try {
+    conn.close();
+  } catch { /* closed by the supervisor */ }
+  return exitCode;
+}
+
+async function readFrames(conn: Deno.Conn, relay = true): Promise<AttachResult> {
   let pending = new Uint8Array(0);
   const buf = new Uint8Array(65536);
   for (;;) {
@@ -215,6 +234,7 @@ async function readFrames(conn: Deno.Conn): Promise<AttachResult> {
       const kind = joined[at];
       at += 5 + length;
       if (kind === EXIT) return { exitCode: new DataView(payload.buffer, payload.byteOffset, 4).getInt32(0) };
+      if (!relay) continue;
       const out = kind === STDERR ? Deno.stderr : Deno.stdout;
       for (let done = 0; done < payload.length;) done += out.writeSync(payload.subarray(done));
     }

@@ -75,9 +75,12 @@ export function mountInRoot(root: string, m: Mount, sys: Sys): void {
   if (call.propagation) sys.mount(null, target, null, call.propagation, null);
 }
 
-/** The kernel's mounts go on these paths; an image that makes them symlinks could redirect them. */
+/**
+ * The kernel's mounts go on these paths, and /dev/null is what masked files are bound to;
+ * an image that makes them symlinks could redirect them (runc refuses the same).
+ */
 export function refuseSymlinkedSystemDirs(root: string, sys: Sys): void {
-  for (const dir of ["/proc", "/sys", "/dev"]) {
+  for (const dir of ["/proc", "/sys", "/dev", "/dev/null"]) {
     if (sys.lstatKind(root + dir) === "symlink") {
       throw new FlokaError(
         `the image's ${dir} is a symlink: refusing to mount over it (rebuild the image with ${dir} as a directory)`,

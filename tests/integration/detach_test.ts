@@ -103,6 +103,16 @@ integrationTest("detach: logs -f follows until the container ends", async () => 
   });
 });
 
+integrationTest("detach: wait prints the exit code of a --rm container, which is gone after", async () => {
+  await withStore(async (s) => {
+    await runDetached(s, ["--rm", "--name", "brief", "busybox", "sh", "-c", "sleep 0.5; echo bye; exit 3"]);
+    const wait = await s.floka(["wait", "brief"]);
+    assert.equal(wait.code, 0, show(wait));
+    assert.equal(wait.stdout, "3\n", "the exit code, and none of the container's output");
+    await waitUntil("the container removed", async () => (await s.floka(["ps", "-aq"])).stdout === "");
+  });
+});
+
 integrationTest(
   "detach: kill -s by name and number; start keeps the writable layer; restart; start -a",
   async () => {

@@ -597,7 +597,7 @@ Deno.test("setUpContainer: a relative symlink climbing out (/etc -> ../../../../
   assert.equal(sys.fs.has("/tmp/x/hosts"), false);
 });
 
-for (const dir of ["/proc", "/sys", "/dev"]) {
+for (const dir of ["/proc", "/sys", "/dev", "/dev/null"]) {
   Deno.test(`setUpContainer: refuses an image whose ${dir} is a symlink, before mounting on it`, () => {
     const sys = makeSys((s) => {
       s.fs.delete(`${R}${dir}`);
