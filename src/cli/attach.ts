@@ -50,9 +50,9 @@ export const attachCommand = defineCommand(
       throw new FlokaError("You cannot attach to a stopped container, start it first", 1);
     }
     const withInput = !options.noStdin && !!c.record.config.openStdin;
-    const attach = () =>
-      attachClient(attachSocketPath(c.record.id), withInput ? Deno.stdin.readable : null, keys);
     const raw = withInput && !!c.record.config.tty && Deno.stdin.isTerminal();
+    const attach = () =>
+      attachClient(attachSocketPath(c.record.id), withInput ? Deno.stdin.readable : null, keys, raw);
     const { exitCode } = raw ? await withRawTerminal(0, attach) : await attach();
     // Detached with the keys (or the supervisor went away): the container runs on.
     return exitCode ?? 0;

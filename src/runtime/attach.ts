@@ -3,12 +3,14 @@
  * a Unix socket of its own (`attachSocketPath`), as Docker's daemon serves
  * attach streams. Any number of clients may attach and detach while the container runs.
  *
- * The protocol: the client sends raw bytes, the container's stdin (only a container run
- * with `-i` reads them). The supervisor sends frames: one byte of kind (1 stdout, 2 stderr,
- * 3 exit), four bytes of length (big-endian), then the payload; the exit frame's payload
- * is the exit code as four bytes, after which the supervisor closes the connection.
+ * The protocol, frames both ways: one byte of kind, four bytes of length (big-endian),
+ * then the payload. The supervisor sends 1 stdout, 2 stderr and 3 exit (the exit code as
+ * four bytes, after which it closes the connection). The client sends 0 stdin (only a
+ * container run with `-i` reads it) and 4 resize (rows and columns, two bytes each), which
+ * a `-t` container's terminal takes as its window size.
  */
 import { FlokaError } from "../../lib/errors.ts";
+import { getWindowSize, type WindowSize } from "./pty.ts";
 
 /**
  * Where a container's attach socket lives. Not in the container's directory: a Unix
@@ -18,9 +20,19 @@ export function attachSocketPath(id: string): string {
   return `/run/floka/${id}.sock`;
 }
 
+const STDIN = 0;
 export const STDOUT = 1;
 export const STDERR = 2;
 const EXIT = 3;
+const RESIZE = 4;
+
+/** What attached clients send the supervisor. */
+export interface AttachInput {
+  /** Bytes for the container's stdin (a `-i` container's). */
+  stdin?: (chunk: Uint8Array<ArrayBuffer>) => void;
+  /** A new window size for the container's terminal (a `-t` container's). */
+  resize?: (size: WindowSize) => void;
+}
 
 function frame(kind: number, payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(5 + payload.length);
@@ -36,7 +48,7 @@ export class AttachServer {
   #clients = new Set<Deno.Conn>();
   #closed = false;
 
-  constructor(readonly path: string, onInput: ((chunk: Uint8Array<ArrayBuffer>) => void) | null) {
+  constructor(readonly path: string, onInput: AttachInput) {
     Deno.mkdirSync(path.slice(0, path.lastIndexOf("/")), { recursive: true, mode: 0o700 });
     try {
       Deno.removeSync(path); // a supervisor killed earlier left it
@@ -45,7 +57,7 @@ export class AttachServer {
     this.#accept(onInput);
   }
 
-  async #accept(onInput: ((chunk: Uint8Array<ArrayBuffer>) => void) | null): Promise<void> {
+  async #accept(onInput: AttachInput): Promise<void> {
     try {
       for await (const conn of this.#listener) {
         this.#clients.add(conn);
@@ -56,13 +68,14 @@ export class AttachServer {
     }
   }
 
-  async #serve(conn: Deno.Conn, onInput: ((chunk: Uint8Array<ArrayBuffer>) => void) | null): Promise<void> {
-    const buf = new Uint8Array(16384);
+  async #serve(conn: Deno.Conn, onInput: AttachInput): Promise<void> {
     try {
-      for (;;) {
-        const n = await conn.read(buf);
-        if (n === null) break;
-        onInput?.(buf.slice(0, n));
+      for await (const [kind, payload] of frames(conn)) {
+        if (kind === STDIN) onInput.stdin?.(payload);
+        if (kind === RESIZE && payload.length >= 4) {
+          const view = new DataView(payload.buffer, payload.byteOffset, 4);
+          onInput.resize?.({ rows: view.getUint16(0), cols: view.getUint16(2) });
+        }
       }
     } catch {
       // The client went away.
@@ -159,6 +172,7 @@ export async function attachClient(
   path: string,
   input: ReadableStream<Uint8Array> | null,
   detachKeys: Uint8Array,
+  terminal = false,
 ): Promise<AttachResult> {
   let conn: Deno.UnixConn;
   try {
@@ -171,6 +185,19 @@ export async function attachClient(
   let detached = false;
   const keys = new DetachKeys(detachKeys);
   const reader = input?.getReader();
+  // The container's terminal takes the size of ours, now and whenever it changes.
+  const resize = () => {
+    const size = getWindowSize(1) ?? getWindowSize(0);
+    if (!size) return;
+    const payload = new Uint8Array(4);
+    new DataView(payload.buffer).setUint16(0, size.rows);
+    new DataView(payload.buffer).setUint16(2, size.cols);
+    conn.write(frame(RESIZE, payload)).catch(() => {});
+  };
+  if (terminal) {
+    resize();
+    Deno.addSignalListener("SIGWINCH", resize);
+  }
   const sending = (async () => {
     if (!reader) return;
     try {
@@ -178,7 +205,7 @@ export async function attachClient(
         const { done, value } = await reader.read();
         if (done) return;
         const { send, detach } = keys.push(value);
-        if (send.length) await conn.write(send);
+        if (send.length) await conn.write(frame(STDIN, send));
         if (detach) {
           detached = true;
           conn.close();
@@ -190,6 +217,7 @@ export async function attachClient(
     }
   })();
   const result = await readFrames(conn).catch(() => ({ exitCode: null }));
+  if (terminal) Deno.removeSignalListener("SIGWINCH", resize);
   await reader?.cancel().catch(() => {});
   await sending;
   try {
@@ -218,11 +246,22 @@ export async function awaitExitCode(path: string): Promise<number | null> {
 }
 
 async function readFrames(conn: Deno.Conn, relay = true): Promise<AttachResult> {
+  for await (const [kind, payload] of frames(conn)) {
+    if (kind === EXIT) return { exitCode: new DataView(payload.buffer, payload.byteOffset, 4).getInt32(0) };
+    if (!relay) continue;
+    const out = kind === STDERR ? Deno.stderr : Deno.stdout;
+    for (let done = 0; done < payload.length;) done += out.writeSync(payload.subarray(done));
+  }
+  return { exitCode: null };
+}
+
+/** The frames read from `conn`, as [kind, payload], until it closes. */
+async function* frames(conn: Deno.Conn): AsyncGenerator<[number, Uint8Array<ArrayBuffer>]> {
   let pending = new Uint8Array(0);
   const buf = new Uint8Array(65536);
   for (;;) {
     const n = await conn.read(buf);
-    if (n === null) return { exitCode: null };
+    if (n === null) return;
     const joined = new Uint8Array(pending.length + n);
     joined.set(pending);
     joined.set(buf.subarray(0, n), pending.length);
@@ -230,13 +269,8 @@ async function readFrames(conn: Deno.Conn, relay = true): Promise<AttachResult> 
     while (joined.length - at >= 5) {
       const length = new DataView(joined.buffer, at + 1, 4).getUint32(0);
       if (joined.length - at - 5 < length) break;
-      const payload = joined.subarray(at + 5, at + 5 + length);
-      const kind = joined[at];
+      yield [joined[at], joined.slice(at + 5, at + 5 + length)];
       at += 5 + length;
-      if (kind === EXIT) return { exitCode: new DataView(payload.buffer, payload.byteOffset, 4).getInt32(0) };
-      if (!relay) continue;
-      const out = kind === STDERR ? Deno.stderr : Deno.stdout;
-      for (let done = 0; done < payload.length;) done += out.writeSync(payload.subarray(done));
     }
     pending = joined.slice(at);
   }

@@ -19,7 +19,7 @@ import type {
 import { removeAnonymousVolumes } from "../containers/volumes.ts";
 import type { CgroupManager } from "./cgroups.ts";
 import { AttachServer, attachSocketPath, STDERR, STDOUT } from "./attach.ts";
-import { attachTerminal } from "./pty.ts";
+import { attachTerminal, setWindowSize } from "./pty.ts";
 import { type ProcessEnd, startProcess, type Stdio } from "./run.ts";
 
 export interface SuperviseOptions {
@@ -138,6 +138,8 @@ class ContainerIo {
   #pending: [stream: "stdout" | "stderr", fd: number][] = [];
   /** A detached `-i` container's stdin: its read end is the container's, attached clients write the other. */
   #input: { read: number; write: number } | null = null;
+  /** A `-t` container's terminal, while it is relayed: attached clients resize it. */
+  #master: number | null = null;
 
   constructor(private readonly opts: SuperviseOptions) {
     const devNull = this.#keep(libc.open("/dev/null", L.O_RDWR | L.O_CLOEXEC));
@@ -171,10 +173,12 @@ class ContainerIo {
       container.record.hostConfig.logConfig,
     );
     const input = this.#input;
-    this.#attach = new AttachServer(
-      attachSocketPath(container.record.id),
-      input ? (chunk) => libc.writeAll(input.write, chunk) : null,
-    );
+    this.#attach = new AttachServer(attachSocketPath(container.record.id), {
+      stdin: input ? (chunk) => libc.writeAll(input.write, chunk) : undefined,
+      resize: ({ rows, cols }) => {
+        if (this.#master !== null) setWindowSize(this.#master, rows, cols);
+      },
+    });
     for (const [stream, fd] of this.#pending) this.#copies.push(this.#copy(stream, fd));
     this.#pending = [];
     return container;
@@ -182,6 +186,7 @@ class ContainerIo {
 
   /** `-t`: relays the container's terminal until its process has ended, logging its output. */
   relayTerminal(master: number, ended: Promise<unknown>): void {
+    this.#master = master;
     const output = this.opts.foreground ? 1 : this.stdio[1];
     const relay = attachTerminal(master, {
       input: this.#input?.read ?? (this.opts.foreground && this.opts.stdin ? 0 : null),
@@ -193,7 +198,10 @@ class ContainerIo {
         this.#attach?.send(STDOUT, chunk);
       },
     });
-    this.#copies.push(relay.finally(() => libc.close(master)));
+    this.#copies.push(relay.finally(() => {
+      this.#master = null;
+      libc.close(master);
+    }));
   }
 
   async #copy(stream: "stdout" | "stderr", fd: number): Promise<void> {

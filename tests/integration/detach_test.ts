@@ -353,18 +353,20 @@ integrationTest(
       assert.equal(stopped.code, 1);
       assert.match(stopped.stderr, /You cannot attach to a stopped container/);
 
-      // A terminal: what is typed reaches the shell; Ctrl-P Ctrl-Q detaches and it runs on.
+      // A terminal: what is typed reaches the shell, whose terminal takes the attaching
+      // one's size; Ctrl-P Ctrl-Q detaches and it runs on.
       await runDetached(s, ["-it", "--name", "shell", "busybox", "sh"]);
       const floka = ["deno", "run", "--allow-all", "--quiet", MAIN, "--root", s.root].join(" ");
-      const typing = "sleep 1; printf 'echo typed-$((6*7))\\n'; sleep 0.5; printf '\\020\\021'";
+      const typing = "sleep 1; printf 'echo typed-$((6*7)); stty size\\n'; sleep 0.5; printf '\\020\\021'";
       const session = await new Deno.Command("sh", {
-        args: ["-c", `(${typing}) | script -qec "${floka} attach shell" /dev/null`],
+        args: ["-c", `(${typing}) | script -qec "stty rows 33 cols 111; ${floka} attach shell" /dev/null`],
         stdout: "piped",
         stderr: "piped",
       }).output();
       const text = new TextDecoder().decode(session.stdout);
       assert.equal(session.code, 0, text);
       assert.match(text, /typed-42/, text);
+      assert.match(text, /^33 111\r?$/m, text);
       assert.equal((await state(s, "shell")).Status, "running", "detaching leaves the container running");
       assert.match((await s.floka(["logs", "shell"])).stdout, /typed-42/);
       assert.equal((await s.floka(["kill", "shell"])).code, 0);
