@@ -7,7 +7,7 @@
  * (DESIGN section 4). errno is read right after the failing call, on that same thread.
  */
 import { SyscallError } from "../lib/errors.ts";
-import { SYS_PIVOT_ROOT } from "../lib/linux.ts";
+import { EAGAIN, ECONNRESET, EINTR, SYS_PIVOT_ROOT } from "../lib/linux.ts";
 
 const SYMBOLS = {
   __errno_location: { parameters: [], result: "pointer" }, // int *__errno_location(void)
@@ -77,8 +77,8 @@ const SYMBOLS = {
     result: "i32",
     nonblocking: true,
   },
-  // The same read(2), run off the main thread so that waiting does not block the event loop.
-  read_blocking: { name: "read", parameters: ["i32", "buffer", "usize"], result: "isize", nonblocking: true },
+  // The same read(2), on the host's side once poll says the descriptor is ready.
+  read_ready: { name: "read", parameters: ["i32", "buffer", "usize"], result: "isize" },
   // Layer unpacking: calls that act on a path's last component itself, never on what a
   // symlink there points to (a layer's symlinks may point anywhere on the host).
   lchown: { parameters: ["buffer", "u32", "u32"], result: "i32" }, // int lchown(const char *path, uid_t owner, gid_t group)
@@ -172,7 +172,8 @@ const GROUPS: readonly (readonly (keyof typeof SYMBOLS)[])[] = [
     "posix_spawnattr_setflags",
     "pipe2",
     "waitpid_blocking",
-    "read_blocking",
+    "read_ready",
+    "poll_blocking",
   ],
   // unpacking layers
   ["lchown", "utimensat", "lsetxattr", "lgetxattr", "llistxattr"],
@@ -181,7 +182,7 @@ const GROUPS: readonly (readonly (keyof typeof SYMBOLS)[])[] = [
   // the container's end of a pseudo-terminal (`exec -t`)
   ["setsid", "fchown", "posix_openpt", "unlockpt", "ioctl_value", "sendmsg"],
   // the host's end of a pseudo-terminal
-  ["grantpt", "ptsname_r", "recvmsg_blocking", "poll_blocking", "tcgetattr", "tcsetattr", "cfmakeraw"],
+  ["grantpt", "ptsname_r", "recvmsg_blocking", "tcgetattr", "tcsetattr", "cfmakeraw"],
 ];
 
 const bound: Partial<Symbols> = {};
@@ -521,13 +522,24 @@ export function pipe(flags: number): [number, number] {
   return [fds[0], fds[1]];
 }
 
-/** Reads `fd` until end of file without blocking the event loop, handing on each chunk. */
+/**
+ * Reads `fd` until end of file without blocking the event loop, handing on each chunk. It
+ * waits off the main thread and reads on it, where a failed read's errno can be seen (a
+ * nonblocking call sets it on another thread).
+ */
 export async function readChunks(fd: number, each: (chunk: Uint8Array) => void): Promise<void> {
   for (;;) {
+    if (await poll([{ fd, events: POLLIN }], -1) === null) continue; // EINTR
     const buf = new Uint8Array(16384);
-    const n = Number(await fn("read_blocking")(fd, buf, BigInt(buf.length)));
-    // errno of a nonblocking call is set on another thread and cannot be read here.
-    if (n < 0) throw new Error(`read(${fd}) failed`);
+    const n = Number(fn("read_ready")(fd, buf, BigInt(buf.length)));
+    if (n < 0) {
+      const errno = lastErrno();
+      if (errno === EINTR || errno === EAGAIN) continue;
+      // A socket whose peer closed with input unread reports ECONNRESET once the data
+      // sent before is read (containerize failing before it read the host's last line).
+      if (errno === ECONNRESET) return;
+      throw new SyscallError("read", [fd], errno);
+    }
     if (n === 0) return;
     each(buf.subarray(0, n));
   }

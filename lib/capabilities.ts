@@ -1,8 +1,8 @@
 /**
  * Linux capabilities by name (linux/capability.h), the set Docker grants a container by
- * default, and Docker's rules for changing it. A container's set is its bounding and
- * inheritable sets: after execve a root process holds exactly these, effective and
- * permitted, and any other user none (no ambient capabilities).
+ * default, and Docker's rules for changing it. A container's set is its bounding set:
+ * after execve a root process holds exactly these, effective and permitted, and any other
+ * user none (no inheritable or ambient capabilities).
  */
 import { FlokaError } from "./errors.ts";
 
@@ -95,16 +95,6 @@ export function containerCapabilities(add: readonly string[], drop: readonly str
   else if (dropped.includes("ALL")) caps = added;
   else caps = [...DEFAULT_CAPABILITIES.filter((c) => !dropped.includes(c)), ...added];
   return CAPABILITIES.filter((c) => caps.includes(c)); // kernel order, once each
-}
-
-/** The kernel's bit mask of a set of capability names. */
-export function capabilityMask(names: readonly string[]): bigint {
-  let mask = 0n;
-  for (const name of names) {
-    const n = capabilityNumber(name);
-    if (n >= 0) mask |= 1n << BigInt(n);
-  }
-  return mask;
 }
 
 /** The kernel's number for a capability name, or -1. */

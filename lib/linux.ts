@@ -77,6 +77,8 @@ export const EEXIST = 17;
 export const ENOTDIR = 20;
 export const EINVAL = 22;
 export const ENOEXEC = 8;
+export const EAGAIN = 11;
+export const ECONNRESET = 104;
 
 /** pivot_root has no glibc wrapper; it goes through syscall(2). */
 export const SYS_PIVOT_ROOT: Readonly<Record<string, number>> = {

@@ -22,7 +22,7 @@ export interface ProcessSpec {
   cwd: string;
   /** `uid[:gid]`, `name[:group]`, or "" for root; resolved against the image's /etc/passwd. */
   user: string;
-  /** The bounding and inheritable capability sets (`CAP_*` names); every other is dropped. */
+  /** The bounding capability set (`CAP_*` names); every other capability is dropped. */
   capabilities: string[];
   /** `--security-opt no-new-privileges`: execve grants no privilege (setuid bits, file caps). */
   noNewPrivileges?: boolean;

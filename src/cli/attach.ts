@@ -1,28 +1,27 @@
 /** `floka attach`: attach to a running container's output (and input), as `docker attach`. */
-import * as libc from "../../ffi/libc.ts";
 import { FlokaError } from "../../lib/errors.ts";
 import { isAlive } from "../containers/liveness.ts";
 import { reconcile } from "../containers/reconcile.ts";
 import { attachClient, attachSocketPath, parseDetachKeys } from "../runtime/attach.ts";
+import { withRawTerminal } from "../runtime/pty.ts";
 import { defineCommand } from "./command.ts";
 import { openStore } from "./context.ts";
 
-/** Puts the terminal on `fd` in raw mode for `fn`, and always back as it was. */
-async function withRawTerminal<T>(fd: number, fn: () => Promise<T>): Promise<T> {
-  const saved = libc.tcgetattr(fd);
-  const restore = () => {
-    try {
-      libc.tcsetattr(fd, saved);
-    } catch { /* the terminal is gone */ }
-  };
-  libc.tcsetattr(fd, libc.cfmakeraw(libc.tcgetattr(fd)));
-  addEventListener("unload", restore);
-  try {
-    return await fn();
-  } finally {
-    restore();
-    removeEventListener("unload", restore);
-  }
+/**
+ * Attaches to the running container `id` until its process ends (its exit code) or the
+ * detach keys are typed (null): with Floka's stdin as its input when `withInput`, and
+ * Floka's terminal raw and its size followed when the container has one too.
+ */
+export async function attachTo(
+  id: string,
+  withInput: boolean,
+  tty: boolean,
+  keys: Uint8Array,
+): Promise<number | null> {
+  const raw = withInput && tty && Deno.stdin.isTerminal();
+  const attach = () => attachClient(attachSocketPath(id), withInput ? Deno.stdin.readable : null, keys, raw);
+  const { exitCode } = raw ? await withRawTerminal(0, attach) : await attach();
+  return exitCode;
 }
 
 export const attachCommand = defineCommand(
@@ -50,10 +49,7 @@ export const attachCommand = defineCommand(
       throw new FlokaError("You cannot attach to a stopped container, start it first", 1);
     }
     const withInput = !options.noStdin && !!c.record.config.openStdin;
-    const raw = withInput && !!c.record.config.tty && Deno.stdin.isTerminal();
-    const attach = () =>
-      attachClient(attachSocketPath(c.record.id), withInput ? Deno.stdin.readable : null, keys, raw);
-    const { exitCode } = raw ? await withRawTerminal(0, attach) : await attach();
+    const exitCode = await attachTo(c.record.id, withInput, !!c.record.config.tty, keys);
     // Detached with the keys (or the supervisor went away): the container runs on.
     return exitCode ?? 0;
   },

@@ -15,6 +15,9 @@ import {
   VolumeStore,
 } from "../containers/volumes.ts";
 import { startDetached } from "../runtime/detach.ts";
+import { parseDetachKeys } from "../runtime/attach.ts";
+import { getWindowSize } from "../runtime/pty.ts";
+import { attachTo } from "./attach.ts";
 import { findInitBinary } from "../runtime/init.ts";
 import { prepareContainerDir, StartError } from "../runtime/run.ts";
 import { supervise } from "../runtime/supervise.ts";
@@ -106,6 +109,12 @@ const RUN_SPEC = {
       help: "Allocate a pseudo-TTY",
     },
     detach: { short: "d", long: "detach", help: "Run container in background and print container ID" },
+    detachKeys: {
+      long: "detach-keys",
+      value: "string",
+      default: "ctrl-p,ctrl-q",
+      help: "Override the key sequence for detaching a container (with -it)",
+    },
     restart: {
       long: "restart",
       value: "string",
@@ -367,16 +376,25 @@ export const runCommand = defineCommand(
     const image = findImage(store.store, imageRef) ?? await pullMissing(globals, imageRef);
     const record = containerRecord(store, image, command, options, limits);
     prepareMounts(record.hostConfig.mounts ?? [], new VolumeStore(store.store), record.lowerDirs);
-    if (options.detach) {
+    // `-it` in the foreground is a detached container this command attaches to, as Docker
+    // does it: the detach keys leave it running.
+    const attach = options.tty && options.interactive && !options.detach;
+    const keys = parseDetachKeys(options.detachKeys);
+    if (options.detach || attach) {
       const container = store.create(record, prepareContainerDir(record));
+      const terminal = attach ? getWindowSize(0) ?? { rows: 24, cols: 80 } : undefined;
       try {
-        await startDetached(store.store.root, container.dir, record.id);
+        await startDetached(store.store.root, container.dir, record.id, terminal);
       } catch (err) {
         if (err instanceof StartError) store.remove(record.id);
         throw err;
       }
-      console.log(record.id);
-      return 0;
+      if (!attach) {
+        console.log(record.id);
+        return 0;
+      }
+      // Detached with the keys, the container runs on and this command succeeds.
+      return await attachTo(record.id, true, true, keys) ?? 0;
     }
     let created = false;
     try {

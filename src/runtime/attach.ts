@@ -25,6 +25,8 @@ export const STDOUT = 1;
 export const STDERR = 2;
 const EXIT = 3;
 const RESIZE = 4;
+/** At most this much output waits for the first client. */
+const HELD_MAX = 1 << 20;
 
 /** What attached clients send the supervisor. */
 export interface AttachInput {
@@ -47,8 +49,17 @@ export class AttachServer {
   #listener: Deno.Listener;
   #clients = new Set<Deno.Conn>();
   #closed = false;
+  /** Output kept for the first client (`holdForFirst`), null once it came. */
+  #held: Uint8Array[] | null;
+  #heldBytes = 0;
 
-  constructor(readonly path: string, onInput: AttachInput) {
+  /**
+   * With `holdForFirst`, what the container writes before the first client attaches is
+   * kept (up to HELD_MAX bytes) and sent to it: `floka run -it` attaches right after the
+   * start and must not miss the first prompt.
+   */
+  constructor(readonly path: string, onInput: AttachInput, holdForFirst = false) {
+    this.#held = holdForFirst ? [] : null;
     Deno.mkdirSync(path.slice(0, path.lastIndexOf("/")), { recursive: true, mode: 0o700 });
     try {
       Deno.removeSync(path); // a supervisor killed earlier left it
@@ -61,6 +72,9 @@ export class AttachServer {
     try {
       for await (const conn of this.#listener) {
         this.#clients.add(conn);
+        const held = this.#held;
+        this.#held = null;
+        for (const data of held ?? []) conn.write(data).catch(() => this.#drop(conn));
         this.#serve(conn, onInput);
       }
     } catch {
@@ -92,6 +106,10 @@ export class AttachServer {
 
   /** Sends what the container wrote to every attached client; a slow or gone one is dropped. */
   send(kind: typeof STDOUT | typeof STDERR, chunk: Uint8Array): void {
+    if (this.#held && this.#heldBytes + chunk.length <= HELD_MAX) {
+      this.#held.push(frame(kind, chunk));
+      this.#heldBytes += chunk.length;
+    }
     if (!this.#clients.size) return;
     const data = frame(kind, chunk);
     for (const conn of this.#clients) {

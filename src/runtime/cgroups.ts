@@ -22,11 +22,13 @@
  * | cpuset         | cpuset.cpus, cpuset.mems (copied from parent)   | cpuset.cpus                  |
  * | pids           | pids.max                                        | pids.max                     |
  * | block I/O      | blkio.bfq.weight, else blkio.weight             | io.bfq.weight, else io.weight |
+ * | devices        | devices.deny "a", then devices.allow a rule each | an eBPF program (device_filter) |
  *
  * The same files give `floka stats` its numbers (`usage`).
  *
  * The root is a parameter so the v2 code is tested against a fake cgroupfs in a temp dir.
  */
+import { applyDeviceFilter } from "./device_filter.ts";
 import { FlokaError } from "../../lib/errors.ts";
 import { parseBytes, parseNanoCpus } from "../../lib/units.ts";
 import { warn } from "../log.ts";
@@ -452,7 +454,12 @@ export function parseIoStat(text: string): { read: number; write: number } {
 }
 
 export class CgroupManager {
-  constructor(readonly root = "/sys/fs/cgroup", readonly parent = "floka") {}
+  /** `deviceFilter` puts the v2 device policy on a cgroup (the kernel's eBPF; tests swap it). */
+  constructor(
+    readonly root = "/sys/fs/cgroup",
+    readonly parent = "floka",
+    private readonly deviceFilter: (dir: string, rules: readonly string[]) => void = applyDeviceFilter,
+  ) {}
 
   version(): 1 | 2 {
     try {
@@ -572,7 +579,7 @@ export class CgroupManager {
     return readTrimmed(`${above}/cpuset.mems`);
   }
 
-  private createV2(dir: string, limits: CgroupLimits): void {
+  private createV2(dir: string, limits: CgroupSettings): void {
     const available = Deno.readTextFileSync(`${this.root}/cgroup.controllers`).trim().split(/\s+/);
     const wanted = V2_CONTROLLERS.filter((c) => available.includes(c));
     const enable = wanted.map((c) => `+${c}`).join(" ");
@@ -582,6 +589,8 @@ export class CgroupManager {
     Deno.mkdirSync(parentDir, { recursive: true });
     if (enable) write(`${parentDir}/cgroup.subtree_control`, enable);
     Deno.mkdirSync(dir, { recursive: true });
+    // v2 has no devices.allow: the same policy is an eBPF program on the cgroup.
+    if (!limits.privileged) this.deviceFilter(dir, ALLOWED_DEVICES);
     if (limits.memory > 0) {
       write(`${dir}/memory.max`, String(limits.memory));
       // v2 limits swap alone, not memory+swap.

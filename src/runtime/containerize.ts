@@ -19,7 +19,7 @@ import {
   FlokaError,
   SyscallError,
 } from "../../lib/errors.ts";
-import { CAPABILITIES, capabilityMask, capabilityNumber } from "../../lib/capabilities.ts";
+import { CAPABILITIES, capabilityNumber } from "../../lib/capabilities.ts";
 import { DEFAULT_PATH, envValue, mergeEnv } from "../../lib/env.ts";
 import * as L from "../../lib/linux.ts";
 import { type Mount, mountCall } from "../../lib/mount.ts";
@@ -212,7 +212,7 @@ export function enterWorkingDir(dir: string, sys: Sys, create: boolean): void {
 }
 
 /**
- * The last steps as root: the bounding and inheritable capability sets, the seccomp filter
+ * The last steps as root: the bounding set, an empty inheritable set, the seccomp filter
  * when it must go in while this process still holds CAP_SYS_ADMIN (without
  * no-new-privileges, the kernel allows a filter only then), then the user's groups and ids.
  * Setting a non-root uid clears the effective and permitted sets; execve then gives root
@@ -220,7 +220,9 @@ export function enterWorkingDir(dir: string, sys: Sys, create: boolean): void {
  */
 export function becomeUser(process: ProcessSpec, user: ExecUser, sys: Sys): void {
   limitCapabilities(process.capabilities, sys);
-  sys.setInheritableCapabilities(capabilityMask(process.capabilities));
+  // No inheritable capabilities, as Docker since CVE-2022-24769: with them a non-root
+  // process would gain capabilities by executing a file that carries inheritable ones.
+  sys.clearInheritableCapabilities();
   if (process.seccomp && !process.noNewPrivileges) sys.setSeccompFilter(decodeFilter(process.seccomp));
   sys.setgroups(user.groups);
   sys.setgid(user.gid);
@@ -269,7 +271,12 @@ export function setUpContainer(spec: ContainerSpec, sys: Sys, channel = -1): Exe
   if (spec.awaitHost && !sys.waitForHost(channel)) {
     throw new FlokaError("the host gave up before the container's network was attached");
   }
-  if (process.terminal) sys.takeTerminal(channel, user.uid, user.gid, process.windowSize ?? null);
+  if (process.terminal) {
+    sys.takeTerminal(channel, user.uid, user.gid, process.windowSize ?? null);
+    // As in Docker, /dev/console is the container's terminal (now its stdin).
+    sys.touch("/dev/console");
+    sys.mount("/proc/self/fd/0", "/dev/console", null, L.MS_BIND, null);
+  }
   becomeUser(process, user, sys);
   // The container dies with the Floka process that waits for it (a killed supervisor must
   // not leave it running unwatched). Set after setuid, which clears it.

@@ -10,12 +10,21 @@ import * as L from "../../lib/linux.ts";
 import type { StartFailure } from "../../lib/spec.ts";
 import { StartError } from "./run.ts";
 import { selfCommand } from "./self_exec.ts";
+import type { WindowSize } from "./pty.ts";
 
 /** What the supervisor reports on its report pipe, one JSON line. */
 export type StartReport = { started: true } | StartFailure;
 
-/** Starts a supervisor for the container `id` of the store at `root`; resolves once it runs. */
-export async function startDetached(root: string, containerDir: string, id: string): Promise<void> {
+/**
+ * Starts a supervisor for the container `id` of the store at `root`; resolves once it
+ * runs. `attachingTerminal`: a client with a terminal of that size attaches at once.
+ */
+export async function startDetached(
+  root: string,
+  containerDir: string,
+  id: string,
+  attachingTerminal?: WindowSize,
+): Promise<void> {
   const [readEnd, writeEnd] = libc.pipe(L.O_CLOEXEC);
   const devNull = libc.open("/dev/null", L.O_RDWR | L.O_CLOEXEC);
   // Its own diagnostics, should it fail after the command line has gone, are kept here.
@@ -26,7 +35,8 @@ export async function startDetached(root: string, containerDir: string, id: stri
   );
   try {
     libc.fcntl(writeEnd, L.F_SETFD, 0); // the one descriptor the supervisor inherits
-    const { program, args } = selfCommand(["supervise", root, id, String(writeEnd)]);
+    const size = attachingTerminal ? [String(attachingTerminal.rows), String(attachingTerminal.cols)] : [];
+    const { program, args } = selfCommand(["supervise", root, id, String(writeEnd), ...size]);
     const env = Object.entries({ ...Deno.env.toObject(), DENO_NO_UPDATE_CHECK: "1" }).map(([k, v]) =>
       `${k}=${v}`
     );

@@ -97,6 +97,24 @@ export interface WindowSize {
   cols: number;
 }
 
+/** Puts the terminal on `fd` in raw mode for `fn`, and always back as it was. */
+export async function withRawTerminal<T>(fd: number, fn: () => Promise<T>): Promise<T> {
+  const saved = libc.tcgetattr(fd);
+  const restore = () => {
+    try {
+      libc.tcsetattr(fd, saved);
+    } catch { /* the terminal is gone */ }
+  };
+  libc.tcsetattr(fd, libc.cfmakeraw(libc.tcgetattr(fd)));
+  addEventListener("unload", restore);
+  try {
+    return await fn();
+  } finally {
+    restore();
+    removeEventListener("unload", restore);
+  }
+}
+
 /** Sets the window size of terminal `fd` (the kernel sends SIGWINCH to its foreground group). */
 export function setWindowSize(fd: number, rows: number, cols: number): void {
   const ws = new Uint16Array([rows, cols, 0, 0]); // struct winsize: row, col, xpixel, ypixel

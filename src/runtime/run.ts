@@ -15,7 +15,7 @@ import type { Cgroup, CgroupManager } from "./cgroups.ts";
 import { selfCommand } from "./self_exec.ts";
 import { etcFiles } from "./etc_files.ts";
 import { findInitBinary } from "./init.ts";
-import { getWindowSize } from "./pty.ts";
+import { getWindowSize, type WindowSize } from "./pty.ts";
 import { buildSpec, LAYER_LINKS } from "./spec.ts";
 import { hostDevices } from "./host_devices.ts";
 import { NetworkSession } from "../network/attach.ts";
@@ -173,6 +173,8 @@ export interface StartOptions {
    * background process instead of before this returns (src/network/release.ts).
    */
   releaseNetworkInBackground?: boolean;
+  /** With `-t`, the terminal's first size, when not Floka's own terminal's. */
+  windowSize?: WindowSize | null;
 }
 
 /**
@@ -216,7 +218,9 @@ export async function startProcess(
     const init = record.hostConfig.init ? findInitBinary() : undefined;
     const devices = record.hostConfig.privileged ? hostDevices() : [];
     const spec = buildSpec(record, dir, cgroups.selfJoinFiles(cgroup), init, net?.state.netns, devices);
-    if (spec.process.terminal) spec.process.windowSize = getWindowSize(1) ?? getWindowSize(0);
+    if (spec.process.terminal) {
+      spec.process.windowSize = opts.windowSize ?? getWindowSize(1) ?? getWindowSize(0);
+    }
     // containerize sets the container up while CNI ADD finishes; it waits for a go-ahead
     // line before it runs the command.
     if (adding) spec.awaitHost = true;

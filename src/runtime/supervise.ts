@@ -19,7 +19,7 @@ import type {
 import { removeAnonymousVolumes } from "../containers/volumes.ts";
 import type { CgroupManager } from "./cgroups.ts";
 import { AttachServer, attachSocketPath, STDERR, STDOUT } from "./attach.ts";
-import { attachTerminal, setWindowSize } from "./pty.ts";
+import { attachTerminal, setWindowSize, type WindowSize } from "./pty.ts";
 import { type ProcessEnd, startProcess, type Stdio } from "./run.ts";
 
 export interface SuperviseOptions {
@@ -37,6 +37,11 @@ export interface SuperviseOptions {
   terminal: boolean;
   /** Told once, when the first start has run the command (null) or failed. */
   onStarted?: (failure: StartFailure | null) => void;
+  /**
+   * `floka run -it`: a client attaches right after the start, with a terminal of this
+   * size; what the command writes before it does is kept for it.
+   */
+  attachingTerminal?: WindowSize;
 }
 
 /** Docker's restart delay: 100 ms, doubled at each restart, at most a minute. */
@@ -76,6 +81,7 @@ export async function supervise(
   for (;;) {
     const load = container ? () => store.find(container!.record.id) : () => (container = first());
     const io = new ContainerIo(opts);
+    opts = { ...opts, attachingTerminal: undefined }; // only the first run's client is waiting
     const started = Date.now();
     let end: ProcessEnd | undefined;
     try {
@@ -83,6 +89,7 @@ export async function supervise(
         stdio: io.stdio,
         ownTerminal: opts.terminal,
         releaseNetworkInBackground: true,
+        windowSize: opts.attachingTerminal,
         onTerminal: (master, ended) => io.relayTerminal(master, ended),
         drain: () => io.drain(),
         onStarted: (failure) => {
@@ -178,7 +185,7 @@ class ContainerIo {
       resize: ({ rows, cols }) => {
         if (this.#master !== null) setWindowSize(this.#master, rows, cols);
       },
-    });
+    }, !!this.opts.attachingTerminal);
     for (const [stream, fd] of this.#pending) this.#copies.push(this.#copy(stream, fd));
     this.#pending = [];
     return container;

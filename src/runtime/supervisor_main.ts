@@ -1,5 +1,5 @@
 /**
- * Entry of `floka supervise ROOT ID REPORT_FD`, reached from main.ts before the CLI is
+ * Entry of `floka supervise ROOT ID REPORT_FD [ROWS COLS]`, reached from main.ts before the CLI is
  * loaded: the detached supervisor of one container (see detach.ts and supervise.ts). It
  * reports on REPORT_FD once the command runs or could not start, then stays until the
  * container's process has ended for good.
@@ -13,7 +13,7 @@ import type { StartReport } from "./detach.ts";
 import { supervise } from "./supervise.ts";
 
 export async function main(args: string[]): Promise<number> {
-  const [root, id, fd] = args;
+  const [root, id, fd, rows, cols] = args;
   const reportFd = Number(fd);
   let reported = false;
   const report = (value: StartReport) => {
@@ -33,6 +33,8 @@ export async function main(args: string[]): Promise<number> {
       stdin: config.openStdin ?? false,
       terminal: config.tty ?? false,
       onStarted: (failure) => report(failure ?? { started: true }),
+      // `floka run -it` attaches at once, with a terminal of that size.
+      attachingTerminal: rows ? { rows: Number(rows), cols: Number(cols) } : undefined,
     });
     return 0;
   } catch (err) {

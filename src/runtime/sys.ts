@@ -54,8 +54,8 @@ export interface Sys extends PathLookup {
   setuid(uid: number): void;
   umask(mask: number): number;
   prctl(option: number, arg: number): void;
-  /** Keeps effective and permitted as they are; the inheritable set becomes `mask` (what of it is held). */
-  setInheritableCapabilities(mask: bigint): void;
+  /** Keeps the effective and permitted sets as they are and empties the inheritable one. */
+  clearInheritableCapabilities(): void;
   /** Installs a seccomp filter (classic BPF) on this thread. */
   setSeccompFilter(program: Uint8Array<ArrayBuffer>): void;
   /** getcwd(3); a directory outside the root reads as "(unreachable)/...". */
@@ -148,10 +148,8 @@ export const linuxSys: Sys = {
   setuid: libc.setuid,
   umask: libc.umask,
   prctl: (option, arg) => void libc.prctl(option, arg),
-  setInheritableCapabilities(mask) {
-    // Only what Floka holds itself can be passed on (--privileged on a host that lacks some).
-    const held = libc.capget();
-    libc.capset({ ...held, inheritable: mask & held.permitted });
+  clearInheritableCapabilities() {
+    libc.capset({ ...libc.capget(), inheritable: 0n });
   },
   setSeccompFilter: libc.setSeccompFilter,
   cwd: () => Deno.cwd(),

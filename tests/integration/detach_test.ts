@@ -103,6 +103,27 @@ integrationTest("detach: logs -f follows until the container ends", async () => 
   });
 });
 
+integrationTest("detach: the detach keys leave a foreground run -it container running", async () => {
+  await withStore(async (s) => {
+    const floka = ["deno", "run", "--allow-all", "--quiet", MAIN, "--root", s.root].join(" ");
+    const typing = "sleep 1; printf 'echo typed-$((6*7)); stty size\\n'; sleep 0.5; printf '\\020\\021'";
+    const session = await new Deno.Command("sh", {
+      args: [
+        "-c",
+        `(${typing}) | script -qec "stty rows 31 cols 101; ${floka} run -it --name fg busybox sh" /dev/null`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(session.stdout);
+    assert.equal(session.code, 0, text);
+    assert.match(text, /typed-42/, text);
+    assert.match(text, /^31 101\r?$/m, "the container's terminal has the size of Floka's");
+    assert.equal((await state(s, "fg")).Status, "running", "detaching leaves the container running");
+    assert.equal((await s.floka(["kill", "fg"])).code, 0);
+  });
+});
+
 integrationTest("detach: wait prints the exit code of a --rm container, which is gone after", async () => {
   await withStore(async (s) => {
     await runDetached(s, ["--rm", "--name", "brief", "busybox", "sh", "-c", "sleep 0.5; echo bye; exit 3"]);

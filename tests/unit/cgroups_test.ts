@@ -39,6 +39,9 @@ function quietly<T>(fn: () => T): T {
   }
 }
 
+/** Stands in for the v2 device filter, which needs a real cgroup2 directory. */
+const noDevices = () => {};
+
 const ID = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 function exists(path: string): boolean {
@@ -81,7 +84,7 @@ Deno.test("version(): 2 when cgroup.controllers exists at the root, 1 otherwise"
   const v2 = fakeV2();
   const v1 = fakeV1();
   try {
-    assert.equal(new CgroupManager(v2).version(), 2);
+    assert.equal(new CgroupManager(v2, "floka", noDevices).version(), 2);
     assert.equal(new CgroupManager(v1).version(), 1);
   } finally {
     cleanup(v2);
@@ -92,7 +95,7 @@ Deno.test("version(): 2 when cgroup.controllers exists at the root, 1 otherwise"
 Deno.test("v2 create: enables memory, cpu, pids, io and cpuset for children at the root and the parent", () => {
   const root = fakeV2();
   try {
-    const cgroups = new CgroupManager(root);
+    const cgroups = new CgroupManager(root, "floka", noDevices);
     const cg = cgroups.create(ID, { memory: 0, cpuShares: 0 });
     assert.deepEqual(cg, { version: 2, dirs: [`${root}/floka/${ID}`] });
     const all = "+memory +cpu +pids +io +cpuset";
@@ -110,7 +113,10 @@ Deno.test("v2 create: enables memory, cpu, pids, io and cpuset for children at t
 Deno.test("v2 create: writes memory.max in bytes and cpu.weight mapped from shares", () => {
   const root = fakeV2();
   try {
-    const cg = new CgroupManager(root).create(ID, { memory: 64 * 1024 * 1024, cpuShares: 1024 });
+    const cg = new CgroupManager(root, "floka", noDevices).create(ID, {
+      memory: 64 * 1024 * 1024,
+      cpuShares: 1024,
+    });
     const dir = cg.dirs[0];
     assert.equal(Deno.readTextFileSync(`${dir}/memory.max`), "67108864");
     assert.equal(Deno.readTextFileSync(`${dir}/cpu.weight`), "39");
@@ -122,7 +128,7 @@ Deno.test("v2 create: writes memory.max in bytes and cpu.weight mapped from shar
 Deno.test("v2 create: only the controllers the kernel offers are enabled", () => {
   const root = fakeV2("cpuset cpu io");
   try {
-    new CgroupManager(root).create(ID, { memory: 0, cpuShares: 512 });
+    new CgroupManager(root, "floka", noDevices).create(ID, { memory: 0, cpuShares: 512 });
     assert.equal(Deno.readTextFileSync(`${root}/cgroup.subtree_control`), "+cpu +io +cpuset");
     assert.equal(Deno.readTextFileSync(`${root}/floka/cgroup.subtree_control`), "+cpu +io +cpuset");
     assert.equal(Deno.readTextFileSync(`${root}/floka/${ID}/cpu.weight`), "20");
@@ -134,7 +140,7 @@ Deno.test("v2 create: only the controllers the kernel offers are enabled", () =>
 Deno.test("v2 create honours a custom parent name", () => {
   const root = fakeV2();
   try {
-    const cg = new CgroupManager(root, "floka-test").create(ID, { memory: 0, cpuShares: 0 });
+    const cg = new CgroupManager(root, "floka-test", noDevices).create(ID, { memory: 0, cpuShares: 0 });
     assert.deepEqual(cg.dirs, [`${root}/floka-test/${ID}`]);
     assert.ok(exists(`${root}/floka-test/${ID}`));
   } finally {
@@ -145,7 +151,7 @@ Deno.test("v2 create honours a custom parent name", () => {
 Deno.test("v2 locate() names the directory without creating it; procsFiles lists cgroup.procs", () => {
   const root = fakeV2();
   try {
-    const cgroups = new CgroupManager(root);
+    const cgroups = new CgroupManager(root, "floka", noDevices);
     const cg = cgroups.locate(ID);
     assert.deepEqual(cg, { version: 2, dirs: [`${root}/floka/${ID}`] });
     assert.equal(exists(`${root}/floka`), false);
@@ -158,7 +164,7 @@ Deno.test("v2 locate() names the directory without creating it; procsFiles lists
 Deno.test("v2: the host joins the process by writing its pid to cgroup.procs; the process writes nothing", () => {
   const root = fakeV2();
   try {
-    const cgroups = new CgroupManager(root);
+    const cgroups = new CgroupManager(root, "floka", noDevices);
     const cg = cgroups.create(ID, { memory: 0, cpuShares: 0 });
     assert.deepEqual(cgroups.selfJoinFiles(cg), []);
     cgroups.hostJoin(cg, 4321);
@@ -171,7 +177,7 @@ Deno.test("v2: the host joins the process by writing its pid to cgroup.procs; th
 Deno.test("join into a cgroup that does not exist is a FlokaError", () => {
   const root = fakeV2();
   try {
-    const cgroups = new CgroupManager(root);
+    const cgroups = new CgroupManager(root, "floka", noDevices);
     assert.throws(
       () => cgroups.hostJoin(cgroups.locate(ID), 4321),
       (err) =>
@@ -186,7 +192,7 @@ Deno.test("join into a cgroup that does not exist is a FlokaError", () => {
 Deno.test("v2 remove deletes the container's directory", () => {
   const root = fakeV2();
   try {
-    const cgroups = new CgroupManager(root);
+    const cgroups = new CgroupManager(root, "floka", noDevices);
     const cg = cgroups.create(ID, { memory: 0, cpuShares: 0 });
     assert.deepEqual(cgroups.remove(cg, 0), []);
     assert.equal(exists(cg.dirs[0]), false);
@@ -203,7 +209,7 @@ Deno.test("remove reports the directories it could not delete", () => {
   // rmdir of a real cgroup that still has processes fails with EBUSY.
   const root = fakeV2();
   try {
-    const cgroups = new CgroupManager(root);
+    const cgroups = new CgroupManager(root, "floka", noDevices);
     const cg = cgroups.create(ID, { memory: 1 << 20, cpuShares: 0 });
     assert.deepEqual(cgroups.remove(cg, 0), cg.dirs);
     assert.ok(exists(cg.dirs[0]));
@@ -220,7 +226,7 @@ Deno.test("v2 create failure is a FlokaError and leaves no container directory",
   try {
     // The parent cannot be made: a file is in its place.
     Deno.writeTextFileSync(`${root}/floka`, "not a directory");
-    const cgroups = new CgroupManager(root);
+    const cgroups = new CgroupManager(root, "floka", noDevices);
     assert.throws(
       () => cgroups.create(ID, { memory: 0, cpuShares: 0 }),
       (err) => err instanceof FlokaError && err.message.startsWith("cannot set up the container's cgroup: "),
@@ -234,7 +240,7 @@ Deno.test("v2 create failure is a FlokaError and leaves no container directory",
 Deno.test("v1 create: a directory in each hierarchy, memory.limit_in_bytes and cpu.shares", () => {
   const root = fakeV1();
   try {
-    const cgroups = new CgroupManager(root);
+    const cgroups = new CgroupManager(root, "floka", noDevices);
     assert.equal(cgroups.version(), 1);
     const cg = cgroups.create(ID, { memory: 128 * 1024 * 1024, cpuShares: 512 });
     assert.equal(cg.version, 1);
@@ -260,7 +266,7 @@ Deno.test("v1 create: a directory in each hierarchy, memory.limit_in_bytes and c
 Deno.test("v1 create without limits writes no limit files", () => {
   const root = fakeV1();
   try {
-    const cg = new CgroupManager(root).create(ID, { memory: 0, cpuShares: 0 });
+    const cg = new CgroupManager(root, "floka", noDevices).create(ID, { memory: 0, cpuShares: 0 });
     assert.equal(exists(`${root}/memory/floka/${ID}/memory.limit_in_bytes`), false);
     assert.equal(exists(`${root}/cpu/floka/${ID}/cpu.shares`), false);
     assert.equal(cg.dirs.length, 3);
@@ -272,7 +278,7 @@ Deno.test("v1 create without limits writes no limit files", () => {
 Deno.test("v1 uses only the hierarchies that are mounted", () => {
   const root = fakeV1(["memory", "pids"]);
   try {
-    const cg = new CgroupManager(root).locate(ID);
+    const cg = new CgroupManager(root, "floka", noDevices).locate(ID);
     assert.deepEqual(cg.dirs.toSorted(), [`${root}/memory/floka/${ID}`, `${root}/pids/floka/${ID}`]);
   } finally {
     cleanup(root);
@@ -283,7 +289,7 @@ Deno.test("v1 follows the usual cpu -> cpu,cpuacct symlink", () => {
   const root = fakeV1(["memory", "cpu,cpuacct", "pids"]);
   try {
     Deno.symlinkSync("cpu,cpuacct", `${root}/cpu`);
-    const cg = new CgroupManager(root).create(ID, { memory: 0, cpuShares: 256 });
+    const cg = new CgroupManager(root, "floka", noDevices).create(ID, { memory: 0, cpuShares: 256 });
     assert.ok(cg.dirs.includes(`${root}/cpu/floka/${ID}`));
     assert.equal(Deno.readTextFileSync(`${root}/cpu,cpuacct/floka/${ID}/cpu.shares`), "256");
   } finally {
@@ -294,7 +300,7 @@ Deno.test("v1 follows the usual cpu -> cpu,cpuacct symlink", () => {
 Deno.test("v1: the process joins itself through each hierarchy's tasks file; the host writes nothing", () => {
   const root = fakeV1();
   try {
-    const cgroups = new CgroupManager(root);
+    const cgroups = new CgroupManager(root, "floka", noDevices);
     const cg = cgroups.create(ID, { memory: 0, cpuShares: 0 });
     assert.deepEqual(cgroups.selfJoinFiles(cg), cg.dirs.map((d) => `${d}/tasks`));
     assert.equal(cg.dirs.length, 3);
@@ -308,7 +314,7 @@ Deno.test("v1: the process joins itself through each hierarchy's tasks file; the
 Deno.test("v1 remove deletes every hierarchy's directory once empty", () => {
   const root = fakeV1();
   try {
-    const cgroups = new CgroupManager(root);
+    const cgroups = new CgroupManager(root, "floka", noDevices);
     const cg = cgroups.create(ID, { memory: 1 << 20, cpuShares: 100 });
     const memoryDir = `${root}/memory/floka/${ID}`;
     const cpuDir = `${root}/cpu/floka/${ID}`;
@@ -328,7 +334,7 @@ Deno.test("oomKilled reads the kernel's oom_kill counter: v1 memory.oom_control,
   for (const [make, file] of [[fakeV1, "memory.oom_control"], [fakeV2, "memory.events"]] as const) {
     const root = make();
     try {
-      const cgroups = new CgroupManager(root);
+      const cgroups = new CgroupManager(root, "floka", noDevices);
       const cg = cgroups.create(ID, { memory: 0, cpuShares: 0 });
       const dir = cg.dirs.find((d) => d.includes("/memory/")) ?? cg.dirs[0];
       assert.equal(cgroups.oomKilled(cg), false, `${file} missing`);
@@ -592,7 +598,7 @@ Deno.test("v1 create: every limit in its own hierarchy's files", () => {
     offer(`${root}/memory/floka/${ID}/memory.memsw.limit_in_bytes`);
     offer(`${root}/blkio/floka/${ID}/blkio.bfq.weight`);
     offer(`${root}/blkio/floka/${ID}/blkio.weight`);
-    const cgroups = new CgroupManager(root);
+    const cgroups = new CgroupManager(root, "floka", noDevices);
     const cg = cgroups.create(ID, {
       memory: 64 << 20,
       memorySwap: 96 << 20,
@@ -635,7 +641,7 @@ Deno.test("v1 create: no cpuset hierarchy without --cpuset-cpus; a parent's own 
     Deno.mkdirSync(`${root}/cpuset/floka`);
     Deno.writeTextFileSync(`${root}/cpuset/floka/cpuset.cpus`, "1\n");
     Deno.writeTextFileSync(`${root}/cpuset/floka/cpuset.mems`, "0\n");
-    const cgroups = new CgroupManager(root);
+    const cgroups = new CgroupManager(root, "floka", noDevices);
     const plain = cgroups.create(ID, { memory: 0, cpuShares: 0 });
     assert.deepEqual(
       plain.dirs,
@@ -655,7 +661,7 @@ Deno.test("v1 create: no cpuset hierarchy without --cpuset-cpus; a parent's own 
 Deno.test("v1 create: --cpu-period/--cpu-quota; an unlimited quota is -1", () => {
   const root = fakeV1();
   try {
-    const cgroups = new CgroupManager(root);
+    const cgroups = new CgroupManager(root, "floka", noDevices);
     cgroups.create(ID, { memory: 0, cpuShares: 0, cpuPeriod: 50000, cpuQuota: 25000 });
     assert.equal(read(`${root}/cpu/floka/${ID}/cpu.cfs_period_us`), "50000");
     assert.equal(read(`${root}/cpu/floka/${ID}/cpu.cfs_quota_us`), "25000");
@@ -672,7 +678,7 @@ Deno.test("v1 create: without swap accounting or a weight file those limits are 
   const root = fullFakeV1();
   try {
     quietly(() =>
-      new CgroupManager(root).create(ID, {
+      new CgroupManager(root, "floka", noDevices).create(ID, {
         memory: 64 << 20,
         memorySwap: 128 << 20,
         cpuShares: 0,
@@ -692,7 +698,7 @@ Deno.test("v1: cpu and cpuacct mounted together count as one hierarchy", () => {
   try {
     Deno.symlinkSync("cpu,cpuacct", `${root}/cpu`);
     Deno.symlinkSync("cpu,cpuacct", `${root}/cpuacct`);
-    const cg = new CgroupManager(root).locate(ID);
+    const cg = new CgroupManager(root, "floka", noDevices).locate(ID);
     assert.deepEqual(cg.dirs, [
       `${root}/memory/floka/${ID}`,
       `${root}/cpu/floka/${ID}`,
@@ -708,7 +714,7 @@ Deno.test("v2 create: every limit in the container's one directory", () => {
   try {
     offer(`${root}/floka/${ID}/memory.swap.max`);
     offer(`${root}/floka/${ID}/io.bfq.weight`);
-    const cg = new CgroupManager(root).create(ID, {
+    const cg = new CgroupManager(root, "floka", noDevices).create(ID, {
       memory: 64 << 20,
       memorySwap: 96 << 20,
       cpuShares: 1024,
@@ -743,7 +749,7 @@ Deno.test("v2 create: cpu.max from --cpu-period/--cpu-quota; io.weight mapped; n
     try {
       offer(`${root}/floka/${ID}/io.weight`);
       const cg = quietly(() =>
-        new CgroupManager(root).create(ID, {
+        new CgroupManager(root, "floka", noDevices).create(ID, {
           memory: 64 << 20,
           memorySwap: 128 << 20,
           cpuShares: 0,
@@ -787,7 +793,7 @@ Deno.test("support(): what a v1 tree and a v2 tree offer", () => {
     // What v2 children get shows in Floka's parent once it exists with the controller.
     const full = fakeV2();
     try {
-      const cgroups = new CgroupManager(full);
+      const cgroups = new CgroupManager(full, "floka", noDevices);
       assert.deepEqual(
         [cgroups.support().swap, cgroups.support().blkioWeight],
         [true, true],
@@ -802,7 +808,7 @@ Deno.test("support(): what a v1 tree and a v2 tree offer", () => {
     } finally {
       cleanup(full);
     }
-    const two = new CgroupManager(v2).support();
+    const two = new CgroupManager(v2, "floka", noDevices).support();
     assert.deepEqual([two.memory, two.swap, two.cpuCfs, two.pids, two.cpuset, two.blkioWeight], [
       true,
       true,
@@ -823,7 +829,7 @@ Deno.test("support(): what a v1 tree and a v2 tree offer", () => {
 Deno.test("usage(): v1 counters from each hierarchy", () => {
   const root = fullFakeV1();
   try {
-    const cgroups = new CgroupManager(root);
+    const cgroups = new CgroupManager(root, "floka", noDevices);
     const cg = cgroups.create(ID, { memory: 64 << 20, cpuShares: 0 });
     const dir = (h: string) => `${root}/${h}/floka/${ID}`;
     Deno.writeTextFileSync(`${dir("cpuacct")}/cpuacct.usage`, "2500000000\n");
@@ -864,7 +870,7 @@ Deno.test("usage(): v1 counters from each hierarchy", () => {
 Deno.test("usage(): v2 counters from the one directory", () => {
   const root = fakeV2();
   try {
-    const cgroups = new CgroupManager(root);
+    const cgroups = new CgroupManager(root, "floka", noDevices);
     const cg = cgroups.create(ID, { memory: 0, cpuShares: 0 });
     const dir = cg.dirs[0];
     Deno.writeTextFileSync(`${dir}/cpu.stat`, "usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\n");
@@ -1008,7 +1014,7 @@ Deno.test("v1 create: the device cgroup denies every device, then allows the con
   const root = fakeV1(["memory", "devices"]);
   try {
     const written: string[] = [];
-    const cgroups = new CgroupManager(root);
+    const cgroups = new CgroupManager(root, "floka", noDevices);
     cgroups.create(ID, { memory: 0, cpuShares: 0 });
     const dir = `${root}/devices/floka/${ID}`;
     // A real devices.allow takes one rule a write; the fake file keeps the last one.
@@ -1022,6 +1028,20 @@ Deno.test("v1 create: the device cgroup denies every device, then allows the con
     // --privileged: the parent's policy (every device) stays.
     cgroups.create("p".repeat(64), { memory: 0, cpuShares: 0, privileged: true });
     assert.equal(exists(`${root}/devices/floka/${"p".repeat(64)}/devices.deny`), false);
+  } finally {
+    cleanup(root);
+  }
+});
+
+Deno.test("v2 create: the device policy goes on the new cgroup, except with --privileged", () => {
+  const root = fakeV2();
+  try {
+    const applied: [string, readonly string[]][] = [];
+    const cgroups = new CgroupManager(root, "floka", (dir, rules) => applied.push([dir, rules]));
+    const cg = cgroups.create(ID, { memory: 0, cpuShares: 0 });
+    assert.deepEqual(applied, [[cg.dirs[0], ALLOWED_DEVICES]]);
+    cgroups.create("p".repeat(64), { memory: 0, cpuShares: 0, privileged: true });
+    assert.equal(applied.length, 1);
   } finally {
     cleanup(root);
   }
