@@ -1,4 +1,4 @@
-/** `floka network create|ls|inspect|rm`: bridge networks on the CNI plugins, as `docker network` shows them. */
+/** `floka network create|ls|inspect|rm|prune`: bridge networks on the CNI plugins, as `docker network` shows them. */
 import { FlokaError } from "../../lib/errors.ts";
 import type { NetworkConfig } from "../../lib/network.ts";
 import { reconcile } from "../containers/reconcile.ts";
@@ -8,9 +8,28 @@ import { defineCommand } from "./command.ts";
 import { openStore } from "./context.ts";
 import { formatList } from "./format.ts";
 import { writeStdout } from "./output.ts";
+import { confirm } from "./prune.ts";
 import { formatTable } from "../../lib/table.ts";
 
-const SUBCOMMANDS = ["create", "ls", "inspect", "rm"] as const;
+const SUBCOMMANDS = ["create", "ls", "inspect", "rm", "prune"] as const;
+
+/**
+ * Removes the networks of the user's own that no container, running or not, names (as
+ * `docker network prune`); returns their names.
+ */
+export function pruneNetworks(containers: ContainerStore): string[] {
+  const networks = new NetworkStore(containers.store);
+  const named = new Set(containers.list().map((c) => c.record.hostConfig.networkMode));
+  const removed: string[] = [];
+  for (const net of networks.list()) {
+    if (net.name === DEFAULT_NETWORK || named.has(net.name)) continue;
+    try {
+      networks.remove(net.name, (n) => runningOn(containers)(n).map((u) => u.name));
+      removed.push(net.name);
+    } catch { /* a container took it meanwhile */ }
+  }
+  return removed;
+}
 
 /** The running containers on each network (reconciled first: a dead one uses nothing). */
 function runningOn(containers: ContainerStore) {
@@ -61,7 +80,8 @@ export const networkCommand = defineCommand(
       "  create [--subnet CIDR] NAME   Create a bridge network\n" +
       "  ls                            List networks; -q names only\n" +
       "  inspect NETWORK...            Display detailed information on one or more networks\n" +
-      "  rm NETWORK...                 Remove networks no running container uses",
+      "  rm NETWORK...                 Remove networks no running container uses\n" +
+      "  prune [-f]                    Remove networks no container uses",
     description: "Manage networks",
     minArgs: 1,
     maxArgs: Infinity,
@@ -79,6 +99,7 @@ export const networkCommand = defineCommand(
         help: "create: driver (bridge)",
       },
       quiet: { short: "q", long: "quiet", help: "ls: only display network names" },
+      force: { short: "f", long: "force", help: "prune: do not prompt for confirmation" },
       format: {
         long: "format",
         value: "string",
@@ -158,6 +179,14 @@ export const networkCommand = defineCommand(
           }
         }
         return code;
+      }
+      case "prune": {
+        if (rest.length) throw new FlokaError(`"network prune" accepts no arguments`);
+        const warning = "WARNING! This will remove all custom networks not used by at least one container.";
+        if (!options.force && !confirm(warning)) return 0;
+        const removed = pruneNetworks(containers);
+        if (removed.length) console.log(["Deleted Networks:", ...removed].join("\n"));
+        return 0;
       }
     }
     throw new FlokaError(`unknown network command ${JSON.stringify(sub)}`);

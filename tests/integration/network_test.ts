@@ -373,3 +373,19 @@ networkTest(
     });
   },
 );
+
+networkTest("network: prune removes the networks no container names, stopped ones included", async () => {
+  await withStore(async (s) => {
+    for (const name of ["unused", "kept"]) assert.equal((await s.floka(["network", "create", name])).code, 0);
+    const ran = await s.floka(["run", "--name", "user", "--network", "kept", "busybox", "true"]);
+    assert.equal(ran.code, 0, show(ran));
+    const prune = await s.floka(["network", "prune", "-f"]);
+    assert.equal(prune.code, 0, show(prune));
+    assert.equal(prune.stdout, "Deleted Networks:\nunused\n");
+    const names = lines((await s.floka(["network", "ls", "-q"])).stdout);
+    assert.deepEqual(names, ["bridge", "kept", "host", "none"]);
+    assert.equal((await s.floka(["rm", "user"])).code, 0);
+    assert.equal((await s.floka(["network", "prune", "-f"])).stdout, "Deleted Networks:\nkept\n");
+    assert.deepEqual(lines((await s.floka(["network", "ls", "-q"])).stdout), ["bridge", "host", "none"]);
+  });
+});
