@@ -3,7 +3,8 @@
  * descriptors, indexes (manifest lists), manifests and image configs, as the OCI image
  * spec and Docker's registry spec define them.
  */
-import type { Digest } from "./digest.ts";
+import { type Digest, isDigest } from "./digest.ts";
+import { FlokaError } from "./errors.ts";
 
 export const MediaType = {
   OciIndex: "application/vnd.oci.image.index.v1+json",
@@ -105,4 +106,159 @@ export interface HealthConfig {
   StartPeriod?: number;
   StartInterval?: number;
   Retries?: number;
+}
+
+// ---------------------------------------------------------------------------------------
+// Checking documents from a registry: `JSON.parse` gives any shape, and code that trusts a
+// cast crashes on the first field of the wrong type. These accept what Go's encoding/json
+// accepts into Docker's types (unknown fields, `null` for an optional field) and refuse,
+// with a FlokaError naming the field, what it would refuse.
+
+type JsonObject = Record<string, unknown>;
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Checks one document; `what` names it in errors ("the manifest of x"). With `dropNull`, an
+ * optional field that is null is removed, as Go reads it as absent (a descriptor's
+ * `"platform": null` is no platform), so that the result has the declared type.
+ */
+class DocumentCheck {
+  constructor(readonly what: string, readonly dropNull: boolean) {}
+
+  fail(path: string, expected: string): never {
+    throw new FlokaError(`${this.what} is invalid: ${path} must be ${expected}`);
+  }
+
+  object(value: unknown, path: string): JsonObject {
+    return isObject(value) ? value : this.fail(path, "an object");
+  }
+
+  /** Optional fields may be absent or null (Go leaves them zero). */
+  optional(doc: JsonObject, key: string, path: string, check: (value: unknown, path: string) => void): void {
+    if (doc[key] === null && this.dropNull) delete doc[key];
+    if (doc[key] !== undefined && doc[key] !== null) check(doc[key], path ? `${path}.${key}` : key);
+  }
+
+  string(value: unknown, path: string): void {
+    if (typeof value !== "string") this.fail(path, "a string");
+  }
+
+  number(value: unknown, path: string): void {
+    if (typeof value !== "number" || !Number.isFinite(value)) this.fail(path, "a number");
+  }
+
+  strings(value: unknown, path: string): void {
+    if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) {
+      this.fail(path, "an array of strings");
+    }
+  }
+
+  stringMap(value: unknown, path: string): void {
+    if (!isObject(value) || !Object.values(value).every((v) => typeof v === "string")) {
+      this.fail(path, "an object of strings");
+    }
+  }
+
+  objectMap(value: unknown, path: string): void {
+    if (!isObject(value) || !Object.values(value).every((v) => v === null || isObject(v))) {
+      this.fail(path, "an object of objects");
+    }
+  }
+
+  digest(value: unknown, path: string): void {
+    if (typeof value !== "string" || !isDigest(value)) this.fail(path, "a sha256:<64 hex digits> digest");
+  }
+
+  schemaVersion(doc: JsonObject): void {
+    if (doc.schemaVersion !== 2) this.fail("schemaVersion", "2");
+  }
+
+  array(value: unknown, path: string, each: (item: unknown, path: string) => void): void {
+    if (!Array.isArray(value)) this.fail(path, "an array");
+    value.forEach((item, i) => each(item, `${path}[${i}]`));
+  }
+
+  descriptor(value: unknown, path: string): void {
+    const d = this.object(value, path);
+    this.string(d.mediaType, `${path}.mediaType`);
+    this.digest(d.digest, `${path}.digest`);
+    if (!Number.isSafeInteger(d.size) || (d.size as number) < 0) this.fail(`${path}.size`, "a size in bytes");
+    this.optional(d, "urls", path, (v, p) => this.strings(v, p));
+    this.optional(d, "annotations", path, (v, p) => this.stringMap(v, p));
+    this.optional(d, "platform", path, (v, p) => {
+      const platform = this.object(v, p);
+      this.string(platform.architecture, `${p}.architecture`);
+      this.string(platform.os, `${p}.os`);
+      this.optional(platform, "variant", p, (x, q) => this.string(x, q));
+      this.optional(platform, "os.version", p, (x, q) => this.string(x, q));
+      this.optional(platform, "os.features", p, (x, q) => this.strings(x, q));
+    });
+  }
+}
+
+/** `value` (parsed JSON) as an image index, or a FlokaError naming the first bad field. */
+export function checkImageIndex(value: unknown, what: string): ImageIndex {
+  const c = new DocumentCheck(what, true);
+  const doc = c.object(value, "the document");
+  c.schemaVersion(doc);
+  c.optional(doc, "mediaType", "", (v, p) => c.string(v, p));
+  c.array(doc.manifests, "manifests", (item, path) => c.descriptor(item, path));
+  c.optional(doc, "annotations", "", (v, p) => c.stringMap(v, p));
+  return doc as unknown as ImageIndex;
+}
+
+/** `value` (parsed JSON) as an image manifest, or a FlokaError naming the first bad field. */
+export function checkImageManifest(value: unknown, what: string): ImageManifest {
+  const c = new DocumentCheck(what, true);
+  const doc = c.object(value, "the document");
+  c.schemaVersion(doc);
+  c.optional(doc, "mediaType", "", (v, p) => c.string(v, p));
+  c.descriptor(doc.config, "config");
+  c.array(doc.layers, "layers", (item, path) => c.descriptor(item, path));
+  c.optional(doc, "annotations", "", (v, p) => c.stringMap(v, p));
+  return doc as unknown as ImageManifest;
+}
+
+/** `value` (parsed JSON) as an image config, or a FlokaError naming the first bad field. */
+export function checkImageConfig(value: unknown, what: string): ImageConfig {
+  // Docker writes `"Cmd": null`, `"Labels": null`...: kept as they are, as before.
+  const c = new DocumentCheck(what, false);
+  const doc = c.object(value, "the document");
+  const string = (v: unknown, p: string) => c.string(v, p);
+  const strings = (v: unknown, p: string) => c.strings(v, p);
+  for (const key of ["created", "author", "architecture", "os", "variant"]) c.optional(doc, key, "", string);
+  c.optional(doc, "config", "", (v, p) => {
+    const config = c.object(v, p);
+    for (const key of ["User", "WorkingDir", "StopSignal"]) c.optional(config, key, "config", string);
+    for (const key of ["Env", "Entrypoint", "Cmd", "OnBuild", "Shell"]) {
+      c.optional(config, key, "config", strings);
+    }
+    c.optional(config, "ExposedPorts", "config", (x, q) => c.objectMap(x, q));
+    c.optional(config, "Volumes", "config", (x, q) => c.objectMap(x, q));
+    c.optional(config, "Labels", "config", (x, q) => c.stringMap(x, q));
+    c.optional(config, "Healthcheck", "config", (x, q) => {
+      const health = c.object(x, q);
+      c.optional(health, "Test", q, strings);
+      for (const key of ["Interval", "Timeout", "StartPeriod", "StartInterval", "Retries"]) {
+        c.optional(health, key, q, (y, r) => c.number(y, r));
+      }
+    });
+  });
+  c.optional(doc, "rootfs", "", (v, p) => {
+    const rootfs = c.object(v, p);
+    c.string(rootfs.type, "rootfs.type");
+    c.optional(rootfs, "diff_ids", "rootfs", (x, q) => c.array(x, q, (y, r) => c.digest(y, r)));
+  });
+  c.optional(doc, "history", "", (v, p) =>
+    c.array(v, p, (item, path) => {
+      const entry = c.object(item, path);
+      for (const key of ["created", "created_by", "author", "comment"]) c.optional(entry, key, path, string);
+      c.optional(entry, "empty_layer", path, (x, q) => {
+        if (typeof x !== "boolean") c.fail(q, "a boolean");
+      });
+    }));
+  return doc as unknown as ImageConfig;
 }

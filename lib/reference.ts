@@ -158,6 +158,10 @@ export function familiarReference(ref: Reference): string {
     // Only a direct child of library/ is an official image; deeper paths keep the prefix.
     const official = name.startsWith(OFFICIAL_PREFIX) ? name.slice(OFFICIAL_PREFIX.length) : null;
     if (official !== null && !official.includes("/")) name = official;
+    // Docker shows docker.io/ghcr.io/x as ghcr.io/x, which names another registry's image.
+    if (name.includes("/") && registryPart(name.slice(0, name.indexOf("/"))) !== null) {
+      name = `${ref.registry}/${ref.repository}`;
+    }
   }
   return withTagAndDigest(name, ref);
 }

@@ -21,7 +21,7 @@ export class FlokafileError extends FlokaError {
 
 /** Shorten the offending text to one line of at most ~80 characters. */
 export function shorten(text: string): string {
-  const oneLine = text.replace(/\r?\n/g, " ").trim();
+  const oneLine = text.replace(/\r?\n|\r/g, " ").trim();
   const chars = Array.from(oneLine);
   return chars.length <= MAX_SHOWN ? oneLine : `${chars.slice(0, MAX_SHOWN - 3).join("")}...`;
 }
@@ -35,6 +35,6 @@ export function flokafileError(
   const shown = offending === undefined ? undefined : shorten(offending);
   const prefix = location ? `${location.file}:${location.line}: ` : "";
   const suffix = shown ? `: ${shown}` : "";
-  const line = reason.replace(/\r?\n/g, " "); // messages are one line
+  const line = reason.replace(/\r?\n|\r/g, " "); // messages are one line
   return new FlokafileError(`${prefix}${line}${suffix}`, line, location, shown);
 }

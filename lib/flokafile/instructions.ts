@@ -382,9 +382,13 @@ function parseVolume(raw: RawInstruction, rest: string, escape: string): void {
   }
 }
 
+// Go's unicode.IsSpace, trimSpace's set: with JavaScript's \s (U+FEFF in), nothing matched.
+const GO_SPACE = "\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+const HEALTHCHECK_TYPE = new RegExp(`^([^${GO_SPACE}]+)[${GO_SPACE}]*([^]*)$`);
+
 function parseHealthcheck(raw: RawInstruction, rest: string): void {
   if (rest === "") throw fail(raw, "HEALTHCHECK requires at least one argument");
-  const m = /^(\S+)\s*([^]*)$/.exec(rest) as RegExpExecArray;
+  const m = HEALTHCHECK_TYPE.exec(rest) as RegExpExecArray;
   const [, type, commandText] = m;
   const upper = type.toUpperCase();
   if (upper === "NONE") {

@@ -3,7 +3,7 @@
  * check that needs no variable. Errors are FlokafileErrors located at the instruction's
  * first line; they come in file order.
  */
-import { flokafileError } from "./errors.ts";
+import { FlokafileError, flokafileError } from "./errors.ts";
 import { parseInstruction, stageNameOf } from "./instructions.ts";
 import { LineScanner } from "./lines.ts";
 import type { Location, ParsedFlokafile, RawInstruction, Stage } from "./types.ts";
@@ -69,7 +69,14 @@ export function parseFlokafile(text: string, file: string): ParsedFlokafile {
  */
 export function parseTrigger(trigger: string, at: Location): RawInstruction {
   const scanner = new LineScanner(trigger, at.file);
-  const lines = [...scanner.logicalLines()];
+  let lines;
+  try {
+    lines = [...scanner.logicalLines()];
+  } catch (err) {
+    // The scanner locates its errors in the trigger text; they belong at the FROM too.
+    if (err instanceof FlokafileError) throw flokafileError(at, err.reason, err.text);
+    throw err;
+  }
   if (lines.length !== 1) throw flokafileError(at, "onbuild trigger should be a single expression", trigger);
   const instr = parseInstruction({ ...lines[0], location: { ...at } }, scanner.escape);
   if (instr.name === "FROM" || instr.name === "ONBUILD" || instr.name === "MAINTAINER") {

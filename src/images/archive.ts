@@ -24,6 +24,9 @@ import tar from "tar-stream";
 import { type Digest, digestFromBytes, digestHex } from "../../lib/digest.ts";
 import { describeError, FlokaError } from "../../lib/errors.ts";
 import {
+  checkImageConfig,
+  checkImageIndex,
+  checkImageManifest,
   type Descriptor,
   type ImageConfig,
   type ImageIndex,
@@ -532,11 +535,13 @@ async function storeLayer(
 }
 
 function parseConfig(file: Staged, what: string): ImageConfig {
+  let config: unknown;
   try {
-    return JSON.parse(decoder.decode(Deno.readFileSync(file.path))) as ImageConfig;
+    config = JSON.parse(decoder.decode(Deno.readFileSync(file.path)));
   } catch (err) {
     throw new FlokaError(`invalid archive: ${what}: ${describeError(err)}`);
   }
+  return checkImageConfig(config, `invalid archive: ${what}`);
 }
 
 /** The layers and config an image's config and layer files describe, stored; returns its manifest. */
@@ -586,6 +591,10 @@ async function loadDocker(content: ContentStore, staged: StagedArchive): Promise
     const what = `image ${n + 1} of manifest.json`;
     if (typeof entry?.Config !== "string" || !Array.isArray(entry.Layers)) {
       throw new FlokaError(`invalid archive: ${what} has no Config or Layers`);
+    }
+    const strings = (v: unknown) => Array.isArray(v) && v.every((s) => typeof s === "string");
+    if (!strings(entry.Layers) || (entry.RepoTags != null && !strings(entry.RepoTags))) {
+      throw new FlokaError(`invalid archive: ${what} has Layers or RepoTags that are not lists of names`);
     }
     const configFile = staged.require(entry.Config, "the config");
     checkNamedDigest(entry.Config, configFile, "the config");
@@ -643,7 +652,13 @@ function manifestsOf(
     const entryNames = name ? [...names, name] : names;
     if (INDEX_TYPES.includes(entry.mediaType)) {
       const file = verifiedBlob(staged, entry, "the index");
-      const nested = JSON.parse(decoder.decode(Deno.readFileSync(file.path))) as ImageIndex;
+      let json: unknown;
+      try {
+        json = JSON.parse(decoder.decode(Deno.readFileSync(file.path)));
+      } catch (err) {
+        throw new FlokaError(`invalid archive: the index ${entry.digest}: ${describeError(err)}`);
+      }
+      const nested = checkImageIndex(json, `invalid archive: the index ${entry.digest}`);
       const wanted = pickPlatform(nested.manifests ?? []);
       if (!wanted) {
         throw new FlokaError(`invalid archive: index ${entry.digest} has no image for this platform`);
@@ -666,7 +681,10 @@ function pickPlatform(manifests: Descriptor[]): Descriptor | null {
 
 /** The images of an OCI archive (`index.json`), each verified and stored. */
 async function loadOci(content: ContentStore, staged: StagedArchive): Promise<LoadedImage[]> {
-  const index = staged.json<ImageIndex>("index.json", "the index");
+  const index = checkImageIndex(
+    staged.json<unknown>("index.json", "the index"),
+    "invalid archive: index.json",
+  );
   const byManifest = new Map<string, { descriptor: Descriptor; names: string[] }>();
   for (const found of manifestsOf(staged, index, [])) {
     const seen = byManifest.get(found.descriptor.digest);
@@ -686,6 +704,7 @@ async function loadOci(content: ContentStore, staged: StagedArchive): Promise<Lo
     if (!manifest.config || !Array.isArray(manifest.layers)) {
       throw new FlokaError(`invalid archive: ${descriptor.digest} is not an image manifest`);
     }
+    manifest = checkImageManifest(manifest, `invalid archive: the manifest ${descriptor.digest}`);
     const configFile = verifiedBlob(staged, manifest.config, "the config");
     const layerFiles = manifest.layers.map((l) => verifiedBlob(staged, l, "the layer"));
     const { config } = await storeImageParts(content, configFile, layerFiles, what);

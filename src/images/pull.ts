@@ -15,9 +15,11 @@
 import { type Digest, sha256 } from "../../lib/digest.ts";
 import { FlokaError } from "../../lib/errors.ts";
 import {
+  checkImageConfig,
+  checkImageIndex,
+  checkImageManifest,
   type Descriptor,
   type ImageConfig,
-  type ImageIndex,
   type ImageManifest,
   INDEX_TYPES,
   layerCompression,
@@ -87,7 +89,8 @@ async function resolveManifest(
   let descriptor: Descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.length };
   let bytes = top.bytes;
   if (INDEX_TYPES.includes(top.mediaType)) {
-    const index = parseJson<ImageIndex>(top.bytes, `the index of ${formatReference(ref)}`);
+    const what = `the index of ${formatReference(ref)}`;
+    const index = checkImageIndex(parseJson<unknown>(top.bytes, what), what);
     descriptor = selectManifest(index, platform ? parsePlatform(platform) : hostPlatform());
     const chosen = await client.getManifest(ref, descriptor.digest);
     if (chosen.digest !== descriptor.digest) {
@@ -102,7 +105,8 @@ async function resolveManifest(
   if (!MANIFEST_TYPES.includes(descriptor.mediaType)) {
     throw new FlokaError(`${formatReference(ref)}: unsupported manifest media type ${descriptor.mediaType}`);
   }
-  const manifest = parseJson<ImageManifest>(bytes, `the manifest of ${formatReference(ref)}`);
+  const what = `the manifest of ${formatReference(ref)}`;
+  const manifest = checkImageManifest(parseJson<unknown>(bytes, what), what);
   if (!manifest.config?.digest || !Array.isArray(manifest.layers)) {
     throw new FlokaError(`${formatReference(ref)}: the manifest has no config or no layers list`);
   }
@@ -194,9 +198,10 @@ async function pullInto(
     const { body } = await client.getBlob(ref, manifest.config.digest);
     await store.writeBlob(manifest.config, body);
   }
-  const config = parseJson<ImageConfig>(
-    store.readBlob(manifest.config.digest),
-    `config ${manifest.config.digest}`,
+  const configWhat = `config ${manifest.config.digest}`;
+  const config = checkImageConfig(
+    parseJson<unknown>(store.readBlob(manifest.config.digest), configWhat),
+    configWhat,
   );
   const diffIds = config.rootfs?.diff_ids ?? [];
   if (diffIds.length !== manifest.layers.length) {
