@@ -150,8 +150,10 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT_FLOKA;
     }
     console.error(`floka: ${describeError(err)}`);
-    if (!(err instanceof FlokaError) && err instanceof Error && err.stack) {
-      // An unexpected failure is a bug: keep the stack for the report.
+    // An unexpected failure is a bug: keep the stack for the report. An error of the
+    // system's (a full or read-only disk: Deno's errors carry the errno's name) is not.
+    const systemError = typeof (err as { code?: unknown }).code === "string";
+    if (!(err instanceof FlokaError) && !systemError && err instanceof Error && err.stack) {
       console.error(err.stack);
     }
     return err instanceof FlokaError ? err.exitCode : EXIT_FLOKA;

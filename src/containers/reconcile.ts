@@ -4,6 +4,7 @@
  * the next command that looks finds the process gone, records the container as exited,
  * reclaims its cgroup, and removes it if it was started with `--rm`.
  */
+import { attachSocketPath } from "../runtime/attach.ts";
 import { CgroupManager } from "../runtime/cgroups.ts";
 import { ownNetwork, teardownStale } from "../network/attach.ts";
 import { netnsExists, netnsPath } from "../network/netns.ts";
@@ -63,6 +64,9 @@ export function reconcile(
   );
   cgroups.remove(cgroups.locate(container.record.id), 0);
   releaseNetwork(store, container);
+  try {
+    Deno.removeSync(attachSocketPath(container.record.id)); // its dead supervisor's
+  } catch { /* it had none, or it is gone */ }
   if (container.record.hostConfig.autoRemove) {
     store.remove(container.record.id);
     removeAnonymousVolumes(store.store, container.record.hostConfig.mounts);

@@ -181,6 +181,10 @@ export class ContainerStore {
         return { record, state, dir };
       } catch (err) {
         Deno.removeSync(dir, { recursive: true });
+        // An OS error (a full or read-only disk) is no bug: one line for the user, no stack.
+        if (typeof (err as { code?: unknown }).code === "string") {
+          throw new FlokaError(`cannot create the container: ${(err as Error).message}`);
+        }
         throw err;
       }
     });

@@ -29,7 +29,8 @@ function setUp(state: ContainerState, autoRemove = false) {
   const cgroot = `${root}/cgroup`;
   Deno.mkdirSync(cgroot);
   Deno.writeTextFileSync(`${cgroot}/cgroup.controllers`, "cpu memory pids\n");
-  const cgroups = new CgroupManager(cgroot);
+  // The v2 device filter needs a real cgroup2 directory: none here.
+  const cgroups = new CgroupManager(cgroot, "floka", () => {});
   cgroups.create(ID, { memory: 0, cpuShares: 0 });
   return {
     store,
