@@ -947,14 +947,17 @@ class Unpacker {
       const existing = at.parent.get(at.name);
       if (existing?.kind === "dir") {
         node = existing; // a directory entry for an existing directory updates its metadata
+        if (this.#asRoot) libc.lchown(path, meta.uid, meta.gid);
       } else {
         this.#clear(at.parent, at.name, path);
         Deno.mkdirSync(path, { mode: 0o700 });
         node = { kind: "dir", children: new Map() };
         at.parent.set(at.name, node);
+        this.#own(path, meta);
       }
+    } else if (this.#asRoot) {
+      libc.lchown(path, meta.uid, meta.gid); // the layer's root directory
     }
-    if (this.#asRoot) libc.lchown(path, meta.uid, meta.gid);
     setXattrs(path, meta.xattrs, "dir");
     node.dirMeta = { mode: meta.mode, atime: meta.atime, mtime: meta.mtime };
   }
@@ -1022,7 +1025,7 @@ class Unpacker {
     this.#clear(parent, whiteout.name, victim);
     libc.mknod(victim, S_IFCHR, 0, 0);
     parent.set(whiteout.name, { kind: "whiteout" });
-    if (this.#asRoot) libc.lchown(victim, meta.uid, meta.gid);
+    this.#own(victim, meta);
   }
 
   /**
@@ -1068,6 +1071,15 @@ class Unpacker {
     return node;
   }
 
+  /**
+   * Gives what this unpacker has just created its owner. Made by root in a directory without
+   * the setgid bit (modes are set at the end), it is root's already: most entries of most
+   * layers need no call at all.
+   */
+  #own(path: string, meta: Meta): void {
+    if (this.#asRoot && (meta.uid !== 0 || meta.gid !== 0)) libc.lchown(path, meta.uid, meta.gid);
+  }
+
   /** Removes what an earlier entry created at `name` (tar semantics: a later entry wins). */
   #clear(parent: Map<string, Node>, name: string, path: string): void {
     const old = parent.get(name);
@@ -1081,7 +1093,7 @@ class Unpacker {
   /** Owner, mode, xattrs and times of a non-directory, in the only order that keeps them all. */
   #applyMeta(path: string, meta: Meta, kind: Node["kind"]): void {
     // chown clears setuid/setgid and security.capability, so it goes first.
-    if (this.#asRoot) libc.lchown(path, meta.uid, meta.gid);
+    this.#own(path, meta);
     if (kind !== "symlink") Deno.chmodSync(path, meta.mode);
     setXattrs(path, meta.xattrs, kind);
     libc.lutimens(path, meta.atime, meta.mtime);
