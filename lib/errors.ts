@@ -35,6 +35,12 @@ export class SyscallError extends FlokaError {
 }
 
 /** The one-line text to show for any thrown value. */
+/** `text` (a program's stderr, a server's answer) made fit for a one-line message. */
+export function oneLine(text: string, max = 300): string {
+  const flat = text.replace(/\s*[\r\n]+\s*/g, "; ").replace(/[ \t]+/g, " ").trim();
+  return flat.length > max ? `${flat.slice(0, max)}...` : flat;
+}
+
 export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);

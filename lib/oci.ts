@@ -34,6 +34,13 @@ export function layerCompression(mediaType: string): "gzip" | "zstd" | "none" | 
   return null;
 }
 
+/** The OCI media type of a layer blob compressed so (the inverse of layerCompression). */
+export const LAYER_MEDIA_TYPES = {
+  gzip: MediaType.OciLayerGzip,
+  zstd: MediaType.OciLayerZstd,
+  none: MediaType.OciLayer,
+} as const;
+
 export interface Platform {
   architecture: string;
   os: string;

@@ -31,7 +31,7 @@ import {
   mayContainExceptions,
   parseIgnore,
 } from "../../lib/dockerignore.ts";
-import { describeError, FlokaError } from "../../lib/errors.ts";
+import { describeError, FlokaError, oneLine } from "../../lib/errors.ts";
 import { type PathLookup, secureJoin } from "../../lib/secure_join.ts";
 import { lstatOrNull } from "../store/files.ts";
 
@@ -601,8 +601,4 @@ function basename(path: string): string {
 
 function join(dir: string, name: string): string {
   return dir === "" ? name : `${dir}/${name}`;
-}
-
-function oneLine(text: string): string {
-  return text.replace(/\s*\r?\n\s*/g, " ").trim();
 }

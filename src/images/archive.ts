@@ -21,8 +21,9 @@
  */
 import { createHash } from "node:crypto";
 import tar from "tar-stream";
+import { compressionOf, layerFileCompression } from "../../lib/compression.ts";
 import { type Digest, digestFromBytes, digestHex } from "../../lib/digest.ts";
-import { describeError, FlokaError } from "../../lib/errors.ts";
+import { describeError, FlokaError, oneLine } from "../../lib/errors.ts";
 import {
   checkImageConfig,
   checkImageIndex,
@@ -32,6 +33,7 @@ import {
   type ImageIndex,
   type ImageManifest,
   INDEX_TYPES,
+  LAYER_MEDIA_TYPES,
   MediaType,
   type Platform,
 } from "../../lib/oci.ts";
@@ -39,7 +41,7 @@ import { hostPlatform } from "../../lib/platform.ts";
 import { familiarReference, formatReference, parseReference } from "../../lib/reference.ts";
 import { encodeHeader, type TarHeader } from "../build/layer_diff.ts";
 import { type ContentStore, NAME_ANNOTATION, REF_ANNOTATION } from "./content_store.ts";
-import { unpackLayer } from "./unpack.ts";
+import { inflate, unpackLayer } from "./unpack.ts";
 
 // ---------------------------------------------------------------------------------------
 // The documents of an archive.
@@ -304,8 +306,12 @@ function linkTarget(linkName: string, target: string): string | null {
   return normalizeName(slash === -1 ? target : `${linkName.slice(0, slash)}/${target}`);
 }
 
-/** The first bytes of `input` decide: gzip is inflated, zstd and others are refused by the tar parser. */
-async function maybeGunzip(input: ReadableStream<Uint8Array>): Promise<ReadableStream<Uint8Array>> {
+/**
+ * The archive `input` decompressed, as `docker load` takes it: plain, or compressed with
+ * gzip, zstd, xz or bzip2 (its first bytes tell). xz and bzip2 go through the host's `xz`
+ * and `bzip2` programs, as Docker's xz does.
+ */
+async function decompressArchive(input: ReadableStream<Uint8Array>): Promise<ReadableStream<Uint8Array>> {
   const reader = input.getReader();
   const first = await reader.read();
   const head = first.done ? new Uint8Array(0) : first.value;
@@ -323,12 +329,37 @@ async function maybeGunzip(input: ReadableStream<Uint8Array>): Promise<ReadableS
       return reader.cancel(reason);
     },
   });
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
-    return replay.pipeThrough(
-      new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
+  const compression = compressionOf(head);
+  if (compression === "gzip" || compression === "zstd") return inflate(replay, compression);
+  if (compression === "xz") return throughProgram(replay, "xz", "xz-utils");
+  if (compression === "bzip2") return throughProgram(replay, "bzip2", "bzip2");
+  return replay;
+}
+
+/** `input` decompressed by the host program `program -dc`; its failure is a FlokaError. */
+function throughProgram(input: ReadableStream<Uint8Array>, program: string, pkg: string) {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(program, { args: ["-dc"], stdin: "piped", stdout: "piped", stderr: "piped" })
+      .spawn();
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    throw new FlokaError(
+      `a ${program}-compressed archive needs the ${program} program (apt-get install ${pkg})`,
     );
   }
-  return replay;
+  input.pipeTo(child.stdin).catch(() => {}); // a failure shows as the program's
+  const errors = new Response(child.stderr).text();
+  return child.stdout.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      async flush(controller) {
+        const status = await child.status;
+        if (!status.success) {
+          controller.error(new FlokaError(`${program} data is corrupt: ${oneLine(await errors)}`));
+        }
+      },
+    }),
+  );
 }
 
 /** Extracts the archive `input` into `dir` (new), hashing every regular file on the way. */
@@ -337,7 +368,7 @@ export async function stageArchive(input: ReadableStream<Uint8Array>, dir: strin
   const staged = new StagedArchive();
   const hardLinks: [string, string][] = [];
   const extract = tar.extract();
-  const reader = (await maybeGunzip(input)).getReader();
+  const reader = (await decompressArchive(input)).getReader();
   let failure: { error: unknown } | null = null;
   const stop = (error: unknown) => {
     if (failure) return;
@@ -465,18 +496,6 @@ function storeStaged(content: ContentStore, file: Staged): void {
   file.path = content.blobPath(file.digest);
 }
 
-/** A layer blob's compression, from its first bytes. */
-function sniff(path: string): "gzip" | "zstd" | "none" {
-  using file = Deno.openSync(path);
-  const head = new Uint8Array(4);
-  const n = file.readSync(head) ?? 0;
-  if (n >= 2 && head[0] === 0x1f && head[1] === 0x8b) return "gzip";
-  if (n >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return "zstd";
-  return "none";
-}
-
-const LAYER_TYPES = { gzip: MediaType.OciLayerGzip, zstd: MediaType.OciLayerZstd, none: MediaType.OciLayer };
-
 /**
  * The diff_id of a layer blob whose unpacked layer the store already has: the blob is
  * still checked, since it is what a later `save` or push hands on.
@@ -512,7 +531,7 @@ async function storeLayer(
   diffId: Digest,
   what: string,
 ): Promise<Descriptor> {
-  const compression = sniff(file.path);
+  const compression = layerFileCompression(file.path);
   try {
     if (content.hasLayer(diffId)) {
       const actual = await blobDiffId(content, file, compression);
@@ -531,7 +550,7 @@ async function storeLayer(
     throw new FlokaError(`invalid archive: ${what}: ${describeError(err)}`);
   }
   storeStaged(content, file);
-  return { mediaType: LAYER_TYPES[compression], digest: file.digest, size: file.size };
+  return { mediaType: LAYER_MEDIA_TYPES[compression], digest: file.digest, size: file.size };
 }
 
 function parseConfig(file: Staged, what: string): ImageConfig {

@@ -3,28 +3,13 @@
  * stored and unpacked like a pulled one, with a config and an OCI manifest made here.
  */
 import type { Digest } from "../../lib/digest.ts";
-import { type Descriptor, type ImageConfig, MediaType } from "../../lib/oci.ts";
+import { layerFileCompression } from "../../lib/compression.ts";
+import { type Descriptor, type ImageConfig, LAYER_MEDIA_TYPES, MediaType } from "../../lib/oci.ts";
 import { hostPlatform } from "../../lib/platform.ts";
 import { formatReference, parseReference } from "../../lib/reference.ts";
 import { DEFAULT_PATH } from "../../lib/env.ts";
 import type { ContentStore } from "./content_store.ts";
 import { unpackLayer } from "./unpack.ts";
-
-/** A tarball's compression, from its first bytes. */
-async function sniffCompression(path: string): Promise<"gzip" | "zstd" | "none"> {
-  using file = await Deno.open(path);
-  const head = new Uint8Array(4);
-  const n = (await file.read(head)) ?? 0;
-  if (n >= 2 && head[0] === 0x1f && head[1] === 0x8b) return "gzip";
-  if (n >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return "zstd";
-  return "none";
-}
-
-const LAYER_TYPES = {
-  gzip: MediaType.OciLayerGzip,
-  zstd: MediaType.OciLayerZstd,
-  none: MediaType.OciLayer,
-} as const;
 
 /** Imports the tarball `source` as `reference` (or untagged); returns the image ID (its config's digest). */
 export async function importImage(
@@ -37,8 +22,8 @@ export async function importImage(
   store.init();
   return await store.withPullLease(async () => {
     const stored = await store.importBlob(MediaType.OciLayer, source);
-    const compression = await sniffCompression(store.blobPath(stored.digest));
-    const layer: Descriptor = { ...stored, mediaType: LAYER_TYPES[compression] };
+    const compression = layerFileCompression(store.blobPath(stored.digest));
+    const layer: Descriptor = { ...stored, mediaType: LAYER_MEDIA_TYPES[compression] };
     const diffId = await store.addLayer(null, async (target) => {
       using file = await Deno.open(store.blobPath(layer.digest));
       return (await unpackLayer(file.readable, compression, target)).diffId;

@@ -36,7 +36,7 @@ import zlib from "node:zlib";
 import type { Extract, Header } from "tar-stream";
 import * as libc from "../../ffi/libc.ts";
 import { type Digest, digestFromBytes } from "../../lib/digest.ts";
-import { describeError, FlokaError, SyscallError } from "../../lib/errors.ts";
+import { describeError, FlokaError, oneLine, SyscallError } from "../../lib/errors.ts";
 import { S_IFCHR } from "../../lib/linux.ts";
 import {
   checkDeviceNumbers,
@@ -488,7 +488,10 @@ const OUTPUT_QUEUE = 4 * 1024 * 1024;
  * truncated frame nor garbage after one, so zstd input also goes through ZstdFrames, which
  * checks the framing.
  */
-function inflate(input: ReadableStream<Uint8Array>, format: "gzip" | "zstd"): ReadableStream<Uint8Array> {
+export function inflate(
+  input: ReadableStream<Uint8Array>,
+  format: "gzip" | "zstd",
+): ReadableStream<Uint8Array> {
   const options = { chunkSize: 128 * 1024 };
   const z = format === "gzip" ? zlib.createGunzip(options) : zlib.createZstdDecompress(options);
   const frames = format === "zstd" ? new ZstdFrames() : null;
@@ -796,10 +799,6 @@ function streamError(err: unknown, last: string | null): FlokaError {
     return new FlokaError(`invalid tar header${after}: the layer is corrupt or not a tar stream`);
   }
   return new FlokaError(`tar stream${after}: ${oneLine(text)}`);
-}
-
-function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, "; ");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@
  * one line that says what to do about them.
  */
 import { type Digest, isDigest, sha256 } from "../../lib/digest.ts";
-import { FlokaError } from "../../lib/errors.ts";
+import { FlokaError, oneLine } from "../../lib/errors.ts";
 import { INDEX_TYPES, MANIFEST_TYPES, MediaType } from "../../lib/oci.ts";
 import { isInsecureRegistry, type Reference, registryEndpoint } from "../../lib/reference.ts";
 import { VERSION } from "../version.ts";
@@ -874,12 +874,6 @@ async function registryErrorText(res: Response): Promise<string | null> {
     else if (typeof code === "string" && code) parts.push(code.toLowerCase().replaceAll("_", " "));
   }
   return parts.length ? parts.join("; ") : null;
-}
-
-/** Text from the network made safe for a one-line message. */
-function oneLine(text: string): string {
-  const flat = text.replace(/\s+/g, " ").trim();
-  return flat.length > 300 ? `${flat.slice(0, 300)}...` : flat;
 }
 
 function unauthorized(

@@ -218,6 +218,43 @@ integrationTest(
   },
 );
 
+integrationTest(
+  "load: archives compressed with zstd, xz or bzip2 load as docker load takes them",
+  async () => {
+    await withStore(async (s) => {
+      const id = await buildImage(s, "packed:1", "packed");
+      const archive = `${s.root}/packed.tar`;
+      assert.equal((await s.floka(["save", "-o", archive, "packed:1"])).code, 0);
+      for (const [program, suffix] of [["zstd", "zst"], ["xz", "xz"], ["bzip2", "bz2"]]) {
+        if (!which(program)) {
+          console.error(`skipped: no ${program} on this machine`);
+          continue;
+        }
+        const packed = `${archive}.${suffix}`;
+        const made = await new Deno.Command("sh", { args: ["-c", `${program} -c ${archive} > ${packed}`] })
+          .output();
+        assert.ok(made.success, program);
+        assert.equal((await s.floka(["rmi", "packed:1"])).code, 0);
+        const load = await s.floka(["load", "-i", packed]);
+        assert.equal(load.code, 0, `${program}: ${show(load)}`);
+        assert.equal(load.stdout, "Loaded image: packed:1\n");
+        assert.ok((await imageList(s)).includes(`packed 1 ${id}`), program);
+        // Damaged after its first bytes: a clear error, nothing stored.
+        const bytes = Deno.readFileSync(packed);
+        Deno.writeFileSync(packed, bytes.subarray(0, Math.floor(bytes.length / 2)));
+        assert.equal((await s.floka(["rmi", "packed:1"])).code, 0);
+        const broken = await s.floka(["load", "-i", packed]);
+        assert.equal(broken.code, 125, `${program}: ${show(broken)}`);
+        assert.equal(lines(broken.stderr).length, 1, broken.stderr);
+        assert.ok(!(await imageList(s)).some((l) => l.startsWith("packed ")), program);
+        assert.equal((await s.floka(["load", "-i", archive])).code, 0);
+      }
+      const run = await s.run(["--rm", "packed:1"]);
+      assert.equal(run.stdout.trim(), "packed", show(run));
+    });
+  },
+);
+
 function mainArgs(s: Store, args: string[]): string[] {
   return [new URL("../../main.ts", import.meta.url).pathname, "--root", s.root, ...args];
 }
