@@ -1,13 +1,16 @@
 /**
  * `floka system df` (what images, containers, volumes and the build cache take, and what a
  * prune would give back) and `floka system prune` (stopped containers, then unused images,
- * the build cache, and with `--volumes` unused volumes), as `docker system` has them.
+ * the build cache, and with `--volumes` unused volumes), as `docker system` has them; and
+ * `floka system check [--repair]` (verify the store and the state, repair what is safe), as
+ * `podman system check` has it.
  */
 import { humanDuration, humanSize } from "../../lib/units.ts";
 import { reconcile } from "../containers/reconcile.ts";
 import type { Container, ContainerStore } from "../containers/store.ts";
 import { VolumeStore } from "../containers/volumes.ts";
 import { contentStore, type Image, imageId, listImages, shortImageId } from "../images/images.ts";
+import { checkStore, formatFinding } from "../store/check.ts";
 import { withLock } from "../store/files.ts";
 import { defineCommand } from "./command.ts";
 import { openStore } from "./context.ts";
@@ -245,5 +248,46 @@ const systemPrune = defineCommand(
   },
 );
 
-/** `floka system df|prune`. */
-export const systemCommand: CommandGroup = commandGroup("system", "Manage Floka", [systemDf, systemPrune]);
+const systemCheck = defineCommand(
+  {
+    name: "system check",
+    usage: "[OPTIONS]",
+    description: "Check the store and the state for consistency, and repair what is safe",
+    minArgs: 0,
+    maxArgs: 0,
+    options: {
+      repair: {
+        short: "r",
+        long: "repair",
+        help: "Repair what is safe to repair (leftovers of killed commands, corrupt blobs, damaged images)",
+      },
+      format: { long: "format", value: "string", choices: ["json"], help: "Print the result as JSON (json)" },
+    },
+  },
+  async ({ options, globals }) => {
+    const result = await checkStore(openStore(globals), { repair: options.repair });
+    if (options.format === "json") {
+      writeStdout(JSON.stringify(result) + "\n");
+    } else {
+      const lines = result.findings.map(formatFinding);
+      const { blobs, layers, images, containers } = result.checked;
+      const repaired = result.findings.filter((f) => f.status === "repaired").length;
+      const left = result.findings.length - repaired;
+      lines.push(
+        `checked ${blobs} blobs, ${layers} layers, ${images} images, ${containers} containers: ` +
+          (result.findings.length === 0
+            ? "no problems found"
+            : `${result.findings.length} problems found, ${repaired} repaired, ${left} left`),
+      );
+      writeStdout(lines.join("\n") + "\n");
+    }
+    return result.ok ? 0 : 1;
+  },
+);
+
+/** `floka system check|df|prune`. */
+export const systemCommand: CommandGroup = commandGroup("system", "Manage Floka", [
+  systemCheck,
+  systemDf,
+  systemPrune,
+]);

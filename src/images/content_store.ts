@@ -56,9 +56,8 @@ export class ContentStore {
       const pid = Number(/^[a-z]+-(\d+)-/.exec(entry.name)?.[1]);
       if (pid && pid !== Deno.pid && !pathExists(`/proc/${pid}`)) {
         const path = `${this.root}/tmp/${entry.name}`;
-        // A killed build may have left its step's overlay mounted there: never recurse into it.
-        if (entry.name.startsWith("build-") && pathExists(`${path}/merged`)) unmountQuietly(`${path}/merged`);
-        removeQuietly(path);
+        // A killed build may have left its steps' overlays mounted there: never recurse into one.
+        if (unmountAllUnder(path)) removeQuietly(path);
       }
     }
   }
@@ -298,7 +297,14 @@ export class ContentStore {
         const digest = `sha256:${entry.name}` as Digest;
         const path = `${dir}/${entry.name}`;
         if (keep(digest, path)) continue;
-        removeQuietly(path);
+        // Out of place first: a Floka killed halfway through must not leave half a layer there.
+        const aside = this.tempPath("gc");
+        try {
+          Deno.renameSync(path, aside);
+        } catch {
+          continue; // removed by another collection
+        }
+        removeQuietly(aside);
         deleted.push(digest);
       }
     };
@@ -306,6 +312,26 @@ export class ContentStore {
     sweep(`${this.root}/blobs/sha256`, (d) => blobs.has(d));
     return deleted;
   }
+}
+
+/** Mount points at or below `path` (its real path) in this process's mount namespace, deepest first. */
+export function mountPointsUnder(path: string): string[] {
+  let real = path;
+  let text = "";
+  try {
+    real = Deno.realPathSync(path);
+    text = Deno.readTextFileSync("/proc/self/mountinfo");
+  } catch { /* nothing there, or no /proc: nothing mounted we could see */ }
+  return text.split("\n").filter(Boolean)
+    .map((line) => line.split(" ")[4].replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8))))
+    .filter((point) => point === real || point.startsWith(`${real}/`))
+    .sort((a, b) => b.length - a.length);
+}
+
+/** Unmounts everything mounted at or below `path`; false when something stays mounted. */
+export function unmountAllUnder(path: string): boolean {
+  for (const point of mountPointsUnder(path)) unmountQuietly(point);
+  return mountPointsUnder(path).length === 0;
 }
 
 function unmountQuietly(path: string): void {

@@ -21,6 +21,8 @@ export async function main(args: string[]): Promise<number> {
     reported = true;
     try {
       libc.writeAll(reportFd, new TextEncoder().encode(JSON.stringify(value) + "\n"));
+    } catch {
+      // The command line is gone (killed, EPIPE): the container runs on without it.
     } finally {
       libc.close(reportFd);
     }

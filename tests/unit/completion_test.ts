@@ -124,7 +124,7 @@ Deno.test("completion: bash completes commands, flags, choices and subcommands",
     "ps",
     "ls prune rm",
     "--force -f --help",
-    "df prune",
+    "check df prune",
     "--all",
     "prune",
   ]);
@@ -168,7 +168,7 @@ Deno.test("completion: subcommands come from a group's list or from a usage's Co
   const entries = completionEntries(COMMANDS);
   const byPath = new Map(entries.map((e) => [e.path, e]));
   assert.deepEqual(byPath.get("container")?.subcommands, ["ls", "prune", "rm"]);
-  assert.deepEqual(byPath.get("system")?.subcommands, ["df", "prune"]);
+  assert.deepEqual(byPath.get("system")?.subcommands, ["check", "df", "prune"]);
   assert.deepEqual(byPath.get("volume")?.subcommands, ["create", "ls", "inspect", "rm", "prune"]);
   assert.ok(byPath.get("system prune")?.options.some((o) => o.long === "volumes"));
   assert.equal(byPath.get("volume rm")?.kind, "volume");
