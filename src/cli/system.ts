@@ -1,6 +1,6 @@
 /**
  * `floka system df` (what images, containers, volumes and the build cache take, and what a
- * prune would give back) and `floka system prune` (stopped containers, then unused images,
+ * prune would give back) and `floka system prune` (stopped containers, unused networks, then unused images,
  * the build cache, and with `--volumes` unused volumes), as `docker system` has them; and
  * `floka system check [--repair]` (verify the store and the state, repair what is safe), as
  * `podman system check` has it.
@@ -14,6 +14,7 @@ import { checkStore, formatFinding } from "../store/check.ts";
 import { withLock } from "../store/files.ts";
 import { defineCommand } from "./command.ts";
 import { openStore } from "./context.ts";
+import { pruneNetworks } from "./network.ts";
 import { writeStdout } from "./output.ts";
 import {
   buildCacheUsage,
@@ -216,6 +217,7 @@ const systemPrune = defineCommand(
     const warning = [
       "WARNING! This will remove:",
       "  - all stopped containers",
+      "  - all networks not used by at least one container",
       ...(options.volumes ? ["  - all volumes not used by at least one container"] : []),
       options.all
         ? "  - all images without at least one container associated to them"
@@ -229,6 +231,8 @@ const systemPrune = defineCommand(
     let total = containers.bytes;
     if (containers.ids.length) console.log(["Deleted Containers:", ...containers.ids, ""].join("\n"));
     for (const e of containers.errors) console.error(`floka: ${e}`);
+    const networks = pruneNetworks(store);
+    if (networks.length) console.log(["Deleted Networks:", ...networks, ""].join("\n"));
     if (options.volumes) {
       const volumes = withLock(
         `${store.store.containers}/.lock`,

@@ -109,14 +109,17 @@ integrationTest("housekeeping: prune frees what it says and keeps what is in use
     // live still runs on its image's layers.
     assert.equal((await ok(s, ["exec", "live", "cat", "/k"])).trim(), "keep");
 
-    // system prune --volumes: an unused volume (with 50 kB in it) goes, the one live uses stays.
+    // system prune --volumes: an unused volume (with 50 kB in it) and network go, the volume live uses stays.
     await ok(s, ["volume", "create", "unusedvol"]);
     Deno.writeFileSync(`${s.root}/volumes/unusedvol/_data/f`, new Uint8Array(50_000));
     usage = await df(s);
     assert.deepEqual(usage.get("Local Volumes")!.slice(0, 2), ["2", "1"]);
     assert.match(usage.get("Local Volumes")![3]!, /^50kB \(100%\)$/);
+    await ok(s, ["network", "create", "unusednet"]);
     const system = await ok(s, ["system", "prune", "--volumes", "-f"]);
     assert.match(system, /Deleted Volumes:\nunusedvol\n/);
+    assert.match(system, /Deleted Networks:\nunusednet\n/);
+    assert.doesNotMatch(await ok(s, ["network", "ls", "-q"]), /unusednet/);
     assert.ok(reclaimed(system) >= 50_000, system);
     assert.deepEqual(lines(await ok(s, ["volume", "ls", "-q"])), ["usedvol"]);
     assert.deepEqual(lines(await ok(s, ["ps", "--format", "{{.Names}}"])), ["live"]);
