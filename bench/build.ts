@@ -26,7 +26,7 @@ import {
   measure,
   must,
   onPath,
-  PODMAN_GLOBAL,
+  podmanIn,
   printTable,
   ratio,
   recordRatio,
@@ -118,14 +118,7 @@ export async function benchBuild(runs: number): Promise<void> {
   let podmanCached: Contender | undefined;
   let podman: string[] = [];
   if (onPath("podman")) {
-    podman = [
-      "podman",
-      "--root",
-      `${work}/podman/storage`,
-      "--runroot",
-      `${work}/podman/run`,
-      ...PODMAN_GLOBAL,
-    ];
+    podman = podmanIn(`${work}/podman`);
     atCleanup(() => exec([...podman, "rmi", "--all", "--force"]));
     const tar = await Deno.readFile(tarball);
     await must([...podman, "import", "--quiet", "--change", `ENV PATH=${DEFAULT_PATH}`, "-", BASE], {

@@ -41,6 +41,24 @@ export async function must(argv: string[], opts: { stdin?: Uint8Array } = {}): P
   return res.stdout;
 }
 
+/**
+ * The argv that starts podman with a store of its own in `dir` (`--root`; `--runroot` too,
+ * unless given), so a benchmark never touches the machine's images.
+ */
+export function podmanIn(dir: string, runroot = `${dir}/run`): string[] {
+  return ["podman", "--root", `${dir}/storage`, "--runroot", runroot, ...PODMAN_GLOBAL];
+}
+
+/**
+ * A new, empty podman store in `dir`, initialised (untimed) so no timed run pays for that.
+ * Its runroot is a temporary directory of its own: podman refuses one over 50 characters.
+ */
+export async function freshPodman(dir: string): Promise<string[]> {
+  const podman = podmanIn(dir, await tempDir("floka-bench-run-"));
+  await must([...podman, "images", "--quiet"]);
+  return podman;
+}
+
 export function onPath(program: string): boolean {
   const dirs = (Deno.env.get("PATH") ?? "").split(":");
   return dirs.some((dir) => exists(`${dir}/${program}`));
@@ -130,12 +148,14 @@ async function timeOnce(c: Contender, i: number, phase: string): Promise<number>
 /**
  * Warm-up runs (untimed: they fill caches and check that every tool works), then `runs` timed
  * rounds in which the contenders take turns, rotating who goes first, so that noise on a
- * shared machine hits all of them alike. Run ids go on from the warm-up's. With `sync`, dirty
- * pages are written back before every run so no run pays for the previous one's writes.
+ * shared machine hits all of them alike; with `alternate`, in the same order every round
+ * (A B A B ...), so that no tool ever runs twice in a row. Run ids go on from the warm-up's.
+ * With `sync`, dirty pages are written back before every run so no run pays for the previous
+ * one's writes.
  */
 export async function measure(
   contenders: Contender[],
-  opts: { warmups: number; runs: number; sync?: boolean },
+  opts: { warmups: number; runs: number; sync?: boolean; alternate?: boolean },
 ): Promise<void> {
   let id = 0;
   const once = async (c: Contender, phase: string) => {
@@ -148,7 +168,7 @@ export async function measure(
   console.error(`bench: ${opts.runs} timed runs each of ${contenders.map((c) => c.name).join(", ")} ...`);
   for (let r = 0; r < opts.runs; r++) {
     for (let k = 0; k < contenders.length; k++) {
-      const c = contenders[(r + k) % contenders.length];
+      const c = contenders[(opts.alternate ? k : r + k) % contenders.length];
       c.times.push(await once(c, `run ${r + 1}`));
     }
   }
@@ -207,8 +227,8 @@ export interface ResultRow {
   /** "1.23x", "+12.3 ms", or "-". */
   ratio: string;
   target: string;
-  /** undefined: not measured (the peer is not installed). */
-  met?: boolean;
+  /** undefined: not measured (the peer is not installed); null: the figure has no target. */
+  met?: boolean | null;
 }
 
 /** Every row recorded so far, in the order the sections ran. */
@@ -227,15 +247,18 @@ export function skip(section: string, peer: string): void {
 
 export const ms = (x: number) => `${x.toFixed(1)} ms`;
 
+/** The target of a figure that has none (it is measured to be watched). */
+export const NO_TARGET = "—";
+
 /**
- * Records the row comparing Floka's contender `c` to `peer` against "at most `limit`x", or,
- * without a peer, a row saying it was not measured and why.
+ * Records the row comparing Floka's contender `c` to `peer` against "at most `limit`x" (null:
+ * no target), or, without a peer, a row saying it was not measured and why.
  */
 export function recordRatio(
   figure: string,
   c: Contender,
   peer: Contender | undefined,
-  limit: number,
+  limit: number | null,
   why = "not installed",
 ): void {
   const r = ratio(c, peer);
@@ -244,8 +267,8 @@ export function recordRatio(
     floka: ms(median(c.times)),
     peer: peer ? ms(median(peer.times)) : `not measured (${why})`,
     ratio: r === undefined ? "-" : `${r.toFixed(2)}x`,
-    target: `<= ${limit}x`,
-    met: r === undefined ? undefined : r <= limit,
+    target: limit === null ? NO_TARGET : `<= ${limit}x`,
+    met: r === undefined ? undefined : limit === null ? null : r <= limit,
   });
 }
 
@@ -260,7 +283,7 @@ export function resultsMarkdown(notes: string[]): string {
   const right = [false, true, true, true, false, false];
   const rows = results.map((r) => [
     ...[r.figure, r.floka, r.peer, r.ratio, r.target].map(cell),
-    r.met === undefined ? "not measured" : r.met ? "yes" : "**no**",
+    r.met === undefined ? "not measured" : r.met === null ? NO_TARGET : r.met ? "yes" : "**no**",
   ]);
   if (rows.length === 0) rows.push(["no figures recorded", "-", "-", "-", "-", "-"]);
   const widths = header.map((h, k) => Math.max(3, h.length, ...rows.map((row) => row[k].length)));

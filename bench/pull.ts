@@ -4,11 +4,16 @@
  *
  * The image (made once by umoci, pushed once by skopeo) is the busybox rootfs plus four
  * layers of generated files: large random "binaries", many small text files, a mix of both,
- * and two big random files; about 100 MB uncompressed in five gzip layers.
+ * and two big random files; about 100 MB uncompressed in five gzip layers. The push and
+ * save/load benchmarks use the same image (`serveBenchImage`).
  *
- * Before each run, untimed: Floka gets a fresh empty `--root` in the bench's temporary
- * directory; the image is removed from podman's store (`podman rmi -f`); `sync` writes back
- * the previous run's dirty pages. Times are wall-clock times of the whole command.
+ * Each run pulls into a store of its own, new and empty: Floka a fresh `--root`, podman a
+ * fresh `--root`/`--runroot` (initialised, untimed, before the run). The tools alternate run
+ * by run (A B A B ...), and no store is deleted before the section ends: on ext4, files made
+ * right after many deletions are slow to make (the kernel skips recently freed inodes), which
+ * would penalise whichever tool ran right after the other's store was removed. Before each
+ * run, untimed, `sync` writes back the previous run's dirty pages. Times are wall-clock times
+ * of the whole command.
  */
 import { makeBusyboxImage } from "../tests/fixtures/busybox_image.ts";
 import { REGISTRY_BIN, startRegistry } from "../tests/integration/registry_harness.ts";
@@ -17,11 +22,11 @@ import {
   type Contender,
   exists,
   flokaCommands,
+  freshPodman,
   mb,
   measure,
   must,
   onPath,
-  PODMAN_GLOBAL,
   printTable,
   record,
   recordRatio,
@@ -43,22 +48,32 @@ const LAYERS: [path: string, files: number, bytes: number, content: Content][] =
   ["opt/models", 2, 24e6, "random"],
 ];
 
-export async function benchPull(runs: number): Promise<void> {
+/**
+ * Whether the tools that make and serve the bench image are missing: if so, records a row
+ * for each of `figures` saying so, notes the missing tools as skipped, and returns true.
+ */
+export function imageToolsMissing(section: string, figures: { figure: string; target: string }[]): boolean {
   const missing = [REGISTRY_BIN, "/usr/bin/umoci", "/usr/bin/skopeo"].filter((p) => !exists(p));
-  if (missing.length) {
-    console.error(`bench: skipping the pull benchmark: needs ${missing.join(", ")}`);
-    for (const path of missing) skip("pull", path);
-    record({
-      figure: "pull vs podman pull",
-      floka: "-",
-      peer: `not measured (needs ${missing.join(", ")})`,
-      ratio: "-",
-      target: `<= ${TARGET_VS_PODMAN}x`,
-    });
-    return;
+  if (!missing.length) return false;
+  console.error(`bench: skipping the ${section} benchmark: needs ${missing.join(", ")}`);
+  for (const path of missing) skip(section, path);
+  for (const { figure, target } of figures) {
+    record({ figure, floka: "-", peer: `not measured (needs ${missing.join(", ")})`, ratio: "-", target });
   }
-  const work = await tempDir("floka-bench-pull-");
+  return true;
+}
 
+export interface BenchImage {
+  /** The OCI layout umoci made it in (tag `latest`). */
+  layout: string;
+  /** `127.0.0.1:PORT/bench:latest` in a docker-registry that runs until cleanup. */
+  ref: string;
+  /** Its layers, sizes and compression, for the line under a table. */
+  about: string;
+}
+
+/** Makes the ~100 MB five-layer image in `work` and serves it from a local docker-registry. */
+export async function serveBenchImage(work: string): Promise<BenchImage> {
   console.error("bench: making a ~100 MB image with umoci ...");
   makeBusyboxImage(`${work}/busybox`);
   const layout = `${work}/layout`;
@@ -73,37 +88,50 @@ export async function benchPull(runs: number): Promise<void> {
     compressed += layer.size;
     uncompressed += await gunzippedSize(blobPath(layout, layer.digest));
   }
-
   const registry = await startRegistry();
   atCleanup(() => registry.stop());
   const ref = `${registry.host}/bench:latest`;
-  await must([
+  await must(skopeoCopy(`oci:${layout}:latest`, ref));
+  const about = `${layers.length} gzip layers (busybox rootfs, then random and text files), ` +
+    `${mb(uncompressed)} uncompressed, ${mb(compressed)} compressed`;
+  return { layout, ref, about };
+}
+
+/** The argv of skopeo copying `source` to `ref` in a local registry over plain HTTP. */
+export function skopeoCopy(source: string, ref: string): string[] {
+  return [
     "skopeo",
     "--insecure-policy",
     "copy",
     "--quiet",
     "--dest-tls-verify=false",
     "--dest-no-creds",
-    `oci:${layout}:latest`,
+    source,
     `docker://${ref}`,
-  ]);
+  ];
+}
+
+export async function benchPull(runs: number): Promise<void> {
+  if (imageToolsMissing("pull", [{ figure: "pull vs podman pull", target: `<= ${TARGET_VS_PODMAN}x` }])) {
+    return;
+  }
+  const work = await tempDir("floka-bench-pull-");
+  const { ref, about } = await serveBenchImage(work);
 
   const contenders: Contender[] = flokaCommands().map(({ name, argv }) => ({
     name,
     argv: (i) => [...argv, "--root", `${work}/store-${i}`, "pull", ref],
     prepare: (i) => Deno.mkdir(`${work}/store-${i}`),
-    finish: (i) => Deno.remove(`${work}/store-${i}`, { recursive: true }),
     times: [],
   }));
   let podman: Contender | undefined;
   if (onPath("podman")) {
-    const rmi = () => must(["podman", ...PODMAN_GLOBAL, "rmi", "--force", "--ignore", ref]);
-    atCleanup(rmi);
+    const stores: string[][] = [];
     podman = {
       name: "podman pull",
-      argv: () => ["podman", ...PODMAN_GLOBAL, "pull", "--tls-verify=false", ref],
-      prepare: async () => {
-        await rmi();
+      argv: (i) => [...stores[i], "pull", "--tls-verify=false", ref],
+      prepare: async (i) => {
+        stores[i] = await freshPodman(`${work}/podman-${i}`);
       },
       times: [],
     };
@@ -113,14 +141,13 @@ export async function benchPull(runs: number): Promise<void> {
     skip("pull", "podman");
   }
 
-  await measure(contenders, { warmups: WARMUP_RUNS, runs, sync: true });
+  await measure(contenders, { warmups: WARMUP_RUNS, runs, sync: true, alternate: true });
 
-  const about = `${layers.length} gzip layers (busybox rootfs, then random and text files), ` +
-    `${mb(uncompressed)} uncompressed, ${mb(compressed)} compressed`;
   const podmanVersion = await version(["podman", "--version"]);
   console.log(`\n## Pull: \`pull ${ref}\` into an empty store, ${runs} runs each\n`);
   console.log(
-    `${about}; docker-registry on 127.0.0.1 over HTTP; ${podmanVersion}; \`sync\` before each run.\n`,
+    `${about}; docker-registry on 127.0.0.1 over HTTP; ${podmanVersion}; a new store for every run, ` +
+      "none removed before the section ends; the tools alternate; `sync` before each run.\n",
   );
   printTable(contenders, [{ label: "podman", peer: podman }]);
   console.log(

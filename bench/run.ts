@@ -1,6 +1,6 @@
 /**
- * Floka's benchmark, in seven sections, each against peers measured in the same run (in the
- * order they run: start, detach, exec, network, pull, unpack, build):
+ * Floka's benchmark, in ten sections, each against peers measured in the same run (in the
+ * order they run: start, security, detach, exec, network, pull, push, saveload, unpack, build):
  *
  * 1. start: `floka run --rm --network none busybox /bin/true` (the peers have no network either) against
  *    - `runc run` of an OCI bundle that this script writes (the floor: no image store, no
@@ -8,18 +8,26 @@
  *    - `podman run --rm` when podman is installed (the busybox rootfs is imported into podman).
  *    Targets: Floka's median at most 2.0x runc's and at most 0.3x Podman's, and the host-side
  *    Floka process under 60 MB peak RSS.
- * 2. detach: `run -d --rm` against a foreground `run --rm`, and the RSS of a supervisor at rest
+ * 2. security: `run --rm busybox true` with the default security profile against
+ *    `--security-opt seccomp=unconfined`, alternating (bench/security.ts); skipped, saying
+ *    so, while Floka has no `--security-opt`. Target: the profile adds at most 10% (<= 1.1x).
+ * 3. detach: `run -d --rm` against a foreground `run --rm`, and the RSS of a supervisor at rest
  *    (bench/detach.ts). Targets: at most 1.5x the foreground run; the supervisor under 60 MB.
- * 3. exec: `floka exec` into a running container against `runc exec` (bench/exec.ts).
+ * 4. exec: `floka exec` into a running container against `runc exec` (bench/exec.ts).
  *    Target: at most 2.0x runc's.
- * 4. network: `run --rm --network bridge` against `--network none`, and TCP throughput
+ * 5. network: `run --rm --network bridge` against `--network none`, and TCP throughput
  *    through a published port against the container's address (bench/network.ts). Targets:
  *    networking adds at most 60 ms at the median; the published port at least 0.8x direct.
- * 5. pull: `floka pull` against `podman pull` of a ~100 MB five-layer image from a local
+ * 6. pull: `floka pull` against `podman pull` of a ~100 MB five-layer image from a local
  *    docker-registry, into an empty store (bench/pull.ts). Target: at most 1.0x Podman's.
- * 6. unpack: Floka's unpackLayer against `tar -xzf` on one ~50 MB gzip layer
+ * 7. push: `floka push` of that image against `skopeo copy` from its OCI layout, each to an
+ *    empty local docker-registry (bench/push.ts). No target.
+ * 8. saveload: `floka save -o` against `podman save -o`, and `floka load -i` against
+ *    `podman load -i` of one archive into an empty store, on that image (bench/saveload.ts).
+ *    No target.
+ * 9. unpack: Floka's unpackLayer against `tar -xzf` on one ~50 MB gzip layer
  *    (bench/unpack.ts). Target: at most 1.5x tar's.
- * 7. build: `floka build` against `podman build` of one 10-step Flokafile from the same
+ * 10. build: `floka build` against `podman build` of one 10-step Flokafile from the same
  *    busybox base, cold (nothing cached) and fully cached (bench/build.ts). Targets: at
  *    most 0.5x Podman's cold and 0.25x Podman's cached.
  *
@@ -30,12 +38,15 @@
  * markdown file, bench/RESULTS.md (or `--results FILE`), written atomically: Floka's median, the
  * peer's, the ratio, the target and whether it is met, under notes on the machine, the peers'
  * versions and the sections that ran, and over a line for each peer skipped as not installed.
+ * A partial run (`--only`) prints that markdown instead of writing it, so it never replaces
+ * the full run's file, unless `--write` (to bench/RESULTS.md) or `--results FILE` is given.
  *
- *   deno task bench [--only start|detach|exec|network|pull|unpack|build] [--runs N] [--pull-runs N] [--unpack-runs N]
- *                   [--build-runs N] [--results FILE]
+ *   deno task bench [--only SECTION] [--runs N] [--pull-runs N] [--push-runs N] [--saveload-runs N]
+ *                   [--unpack-runs N] [--build-runs N] [--results FILE] [--write]
  *
- * (default: every section; 20 timed start runs per tool after 2 warm-up runs, 5 pulls, 7
- * unpacks, 5 cold and 5 cached builds). A benchmark is not a test: it asserts nothing about
+ * (default: every section; 20 timed start runs per tool after 2 warm-up runs, as many for
+ * security, detach, exec and network, 5 pulls, 5 pushes, 5 saves and 5 loads, 7 unpacks, 5
+ * cold and 5 cached builds). A benchmark is not a test: it asserts nothing about
  * time and exits 0 whatever the ratios. Everything it makes (temporary directories, the registry, podman images) is
  * removed when it ends, fails, or is interrupted.
  */
@@ -69,6 +80,9 @@ import { benchDetach } from "./detach.ts";
 import { benchExec } from "./exec.ts";
 import { benchNetwork } from "./network.ts";
 import { benchPull } from "./pull.ts";
+import { benchPush } from "./push.ts";
+import { benchSaveLoad } from "./saveload.ts";
+import { benchSecurity } from "./security.ts";
 import { benchUnpack } from "./unpack.ts";
 
 const WARMUP_RUNS = 2;
@@ -78,22 +92,34 @@ const TARGET_RSS_MB = 60;
 const PODMAN_IMAGE = "localhost/floka-bench-busybox";
 const PODMAN_RUN_FLAGS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--network", "none"];
 
-const SECTIONS = ["start", "detach", "exec", "network", "pull", "unpack", "build"] as const;
+const SECTIONS = [
+  "start",
+  "security",
+  "detach",
+  "exec",
+  "network",
+  "pull",
+  "push",
+  "saveload",
+  "unpack",
+  "build",
+] as const;
 type Section = typeof SECTIONS[number];
 
 interface Options {
   only?: Section;
-  /** Where the results table goes. */
-  results: string;
+  /** Where the results table goes; undefined: printed, not written (a partial run). */
+  results?: string;
   runs: number;
   pullRuns: number;
+  pushRuns: number;
+  saveloadRuns: number;
   unpackRuns: number;
   buildRuns: number;
 }
 
-const USAGE =
-  "usage: deno task bench [--only start|detach|exec|network|pull|unpack|build] [--runs N] [--pull-runs N] " +
-  "[--unpack-runs N] [--build-runs N] [--results FILE]";
+const USAGE = `usage: deno task bench [--only ${SECTIONS.join("|")}] [--runs N] [--pull-runs N] ` +
+  "[--push-runs N] [--saveload-runs N] [--unpack-runs N] [--build-runs N] [--results FILE] [--write]";
 const DEFAULT_RESULTS = `${REPO}/bench/RESULTS.md`;
 
 function usage(message: string): never {
@@ -102,15 +128,22 @@ function usage(message: string): never {
 }
 
 function parseArgs(args: string[]): Options {
-  const opts: Options = { results: DEFAULT_RESULTS, runs: 20, pullRuns: 5, unpackRuns: 7, buildRuns: 5 };
+  const opts: Options = { runs: 20, pullRuns: 5, pushRuns: 5, saveloadRuns: 5, unpackRuns: 7, buildRuns: 5 };
+  let write = false;
   const counts = {
     "--runs": "runs",
     "--pull-runs": "pullRuns",
+    "--push-runs": "pushRuns",
+    "--saveload-runs": "saveloadRuns",
     "--unpack-runs": "unpackRuns",
     "--build-runs": "buildRuns",
   } as const;
   for (let i = 0; i < args.length; i++) {
     if (args[i] === "--") continue;
+    if (args[i] === "--write") {
+      write = true;
+      continue;
+    }
     const [flag, inline] = args[i].split(/=(.*)/s, 2);
     const value = inline ?? args[++i];
     if (flag === "--only") {
@@ -124,9 +157,11 @@ function parseArgs(args: string[]): Options {
       if (!Number.isInteger(n) || n < 1) usage(`${flag} needs a positive integer, got ${value}`);
       opts[counts[flag as keyof typeof counts]] = n;
     } else {
-      usage(`unknown argument ${JSON.stringify(args[i])}`);
+      usage(`unknown argument ${JSON.stringify(flag)}`);
     }
   }
+  // A full run writes bench/RESULTS.md; a partial one only when asked to.
+  if (!opts.results && (write || !opts.only)) opts.results = DEFAULT_RESULTS;
   return opts;
 }
 
@@ -277,14 +312,26 @@ async function benchStart(runs: number): Promise<void> {
 }
 
 function runsOf(name: Section, opts: Options): number {
-  return { pull: opts.pullRuns, unpack: opts.unpackRuns, build: opts.buildRuns }[name as string] ?? opts.runs;
+  const counts: Partial<Record<Section, number>> = {
+    pull: opts.pullRuns,
+    push: opts.pushRuns,
+    saveload: opts.saveloadRuns,
+    unpack: opts.unpackRuns,
+    build: opts.buildRuns,
+  };
+  return counts[name] ?? opts.runs;
 }
 
 /** The header of the results file: when, on what, with which peers, and which sections ran. */
 async function machineNotes(ran: Section[], failed: Section | undefined, opts: Options): Promise<string[]> {
   const deno = (await exec(["deno", "--version"]).catch(() => null))?.stdout.trim().split("\n").join(", ");
   const peers: string[] = [];
-  for (const argv of [["runc", "--version"], ["podman", "--version"], ["tar", "--version"]]) {
+  for (
+    const argv of [["runc", "--version"], ["podman", "--version"], ["skopeo", "--version"], [
+      "tar",
+      "--version",
+    ]]
+  ) {
     if (onPath(argv[0])) peers.push(await version(argv));
   }
   const notes = [
@@ -306,10 +353,13 @@ async function main(): Promise<void> {
   const opts = parseArgs(Deno.args);
   const sections: Record<Section, () => Promise<void>> = {
     start: () => benchStart(opts.runs),
+    security: () => benchSecurity(opts.runs),
     detach: () => benchDetach(opts.runs),
     exec: () => benchExec(opts.runs),
     network: () => benchNetwork(opts.runs),
     pull: () => benchPull(opts.pullRuns),
+    push: () => benchPush(opts.pushRuns),
+    saveload: () => benchSaveLoad(opts.saveloadRuns),
     unpack: () => benchUnpack(opts.unpackRuns),
     build: () => benchBuild(opts.buildRuns),
   };
@@ -333,8 +383,14 @@ async function main(): Promise<void> {
     }
   } finally {
     // Even when a section failed: the rows of those before it.
-    await writeAtomically(opts.results, resultsMarkdown(await machineNotes(ran, failed, opts)));
-    console.error(`bench: wrote ${opts.results}`);
+    const markdown = resultsMarkdown(await machineNotes(ran, failed, opts));
+    if (opts.results) {
+      await writeAtomically(opts.results, markdown);
+      console.error(`bench: wrote ${opts.results}`);
+    } else {
+      console.log(`\n${markdown}`);
+      console.error("bench: a partial run (--only): results printed, not written (--write writes them)");
+    }
   }
 }
 
