@@ -42,6 +42,7 @@ import * as libc from "../../ffi/libc.ts";
 import { type Digest, digestFromBytes } from "../../lib/digest.ts";
 import { describeError, FlokaError } from "../../lib/errors.ts";
 import { WHITEOUT_OPAQUE, WHITEOUT_PREFIX, xattrAllowed } from "../../lib/tar_safety.ts";
+import { concatBytes } from "../../lib/bytes.ts";
 
 /** The blob written by writeLayerBlob: the gzip blob's digest and size, and the layer's diff_id. */
 export interface LayerBlob {
@@ -597,7 +598,7 @@ export function encodeHeader(h: TarHeader): Uint8Array {
 
   // Records sorted by key, as Go writes them, for one byte layout per tree.
   pax.sort(([a], [b]) => compareBytes(a, b));
-  const records = concat(pax.map(([key, value]) => paxRecord(key, value)));
+  const records = concatBytes(pax.map(([key, value]) => paxRecord(key, value)));
   const slash = h.name.replace(/\/+$/, "").lastIndexOf("/");
   const dir = slash === -1 ? "" : h.name.slice(0, slash + 1);
   const base = h.name.replace(/\/+$/, "").slice(slash + 1);
@@ -624,10 +625,10 @@ export function encodeHeader(h: TarHeader): Uint8Array {
 
 /** One PAX record, "LEN KEY=VALUE\n", LEN counting the whole record including itself. */
 function paxRecord(key: string, value: Uint8Array): Uint8Array {
-  const body = concat([encoder.encode(` ${key}=`), value, new Uint8Array([0x0a])]);
+  const body = concatBytes([encoder.encode(` ${key}=`), value, new Uint8Array([0x0a])]);
   let length = body.length + 1;
   while (String(length).length + body.length !== length) length = String(length).length + body.length;
-  return concat([encoder.encode(String(length)), body]);
+  return concatBytes([encoder.encode(String(length)), body]);
 }
 
 interface UstarFields {
@@ -691,16 +692,6 @@ function isAscii(s: string): boolean {
 function toAscii(s: string): string {
   // deno-lint-ignore no-control-regex
   return s.replace(/[^\x01-\x7f]/g, "");
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@
 import { FlokaError } from "../../lib/errors.ts";
 import { parseBytes } from "../../lib/units.ts";
 import { warn } from "../log.ts";
+import { pathExists } from "../store/files.ts";
 
 export interface LogOptions {
   /** Bytes per file; 0 = unbounded. */
@@ -192,7 +193,7 @@ export class LogWriter {
     this.#file = LogWriter.#open(path);
     this.#size = this.#file.statSync().size;
     const keep = this.opts.maxFile - 1;
-    while (this.#rotated < keep && exists(`${path}.${this.#rotated + 1}`)) this.#rotated++;
+    while (this.#rotated < keep && pathExists(`${path}.${this.#rotated + 1}`)) this.#rotated++;
   }
 
   static #open(path: string): Deno.FsFile {
@@ -331,15 +332,6 @@ export class LogWriter {
     if (this.#failed) return;
     this.#failed = true;
     warn(`container log ${this.path}: ${(err as Error).message}; some output is not logged`);
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -4,6 +4,7 @@
  * mtime values), and whole-archive damage (truncation, flipped bytes, garbage). It writes
  * what it is told, valid or not: checksums are right unless damage changes the bytes.
  */
+import { concatBytes } from "../../lib/bytes.ts";
 
 const encoder = new TextEncoder();
 
@@ -31,16 +32,6 @@ export type Damage =
   | { kind: "flip"; at: number; xor: number }
   | { kind: "garbage"; at: number; bytes: Uint8Array }
   | { kind: "noEnd" };
-
-function join(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 /** `data` padded with zeros to whole 512-byte blocks. */
 function padded(data: Uint8Array): Uint8Array {
@@ -96,18 +87,18 @@ function header(f: HeaderFields): Uint8Array {
 
 /** One PAX record, "LEN KEY=VALUE\n", LEN counting itself. */
 export function paxRecord(key: string, value: string | Uint8Array): Uint8Array {
-  const body = join([
+  const body = concatBytes([
     encoder.encode(` ${key}=`),
     typeof value === "string" ? encoder.encode(value) : value,
     new Uint8Array([0x0a]),
   ]);
   let length = body.length + 1;
   while (String(length).length + body.length !== length) length = String(length).length + body.length;
-  return join([encoder.encode(String(length)), body]);
+  return concatBytes([encoder.encode(String(length)), body]);
 }
 
 function plain(typeflag: string, name: string, data: Uint8Array): Uint8Array {
-  return join([
+  return concatBytes([
     header({
       name: encoder.encode(name),
       typeflag,
@@ -136,8 +127,10 @@ export function entryBlocks(e: TarEntrySpec): Uint8Array {
       if (name.length > 100) records.push(paxRecord("path", e.name));
       if (linkname.length > 100) records.push(paxRecord("linkpath", e.linkname));
     } else if (e.long === "gnu") {
-      if (name.length > 100) parts.push(plain("L", "././@LongLink", join([name, new Uint8Array(1)])));
-      if (linkname.length > 100) parts.push(plain("K", "././@LongLink", join([linkname, new Uint8Array(1)])));
+      if (name.length > 100) parts.push(plain("L", "././@LongLink", concatBytes([name, new Uint8Array(1)])));
+      if (linkname.length > 100) {
+        parts.push(plain("K", "././@LongLink", concatBytes([linkname, new Uint8Array(1)])));
+      }
     } else if (e.long === "prefix" && name.length > 100) {
       const slash = name.lastIndexOf(0x2f, name.length - 2);
       if (slash > 0 && slash <= 155 && name.length - slash - 1 <= 100) {
@@ -146,7 +139,7 @@ export function entryBlocks(e: TarEntrySpec): Uint8Array {
       }
     }
   }
-  if (records.length > 0) parts.push(plain("x", "PaxHeader", join(records)));
+  if (records.length > 0) parts.push(plain("x", "PaxHeader", concatBytes(records)));
   if (name.length > 100) name = name.subarray(0, 100);
   if (linkname.length > 100) linkname = linkname.subarray(0, 100);
   parts.push(header({
@@ -163,12 +156,12 @@ export function entryBlocks(e: TarEntrySpec): Uint8Array {
     devminor: e.devminor,
   }));
   parts.push(padded(e.data));
-  return join(parts);
+  return concatBytes(parts);
 }
 
 /** The archive of `entries` with its end blocks, then `damage` applied. */
 export function tarOf(entries: TarEntrySpec[], damage: Damage): Uint8Array<ArrayBuffer> {
-  let bytes = join([
+  let bytes = concatBytes([
     ...entries.map(entryBlocks),
     damage.kind === "noEnd" ? new Uint8Array(0) : new Uint8Array(1024),
   ]);
@@ -181,7 +174,7 @@ export function tarOf(entries: TarEntrySpec[], damage: Damage): Uint8Array<Array
       break;
     case "garbage": {
       const at = damage.at % (bytes.length + 1);
-      bytes = join([bytes.subarray(0, at), damage.bytes, bytes.subarray(at)]);
+      bytes = concatBytes([bytes.subarray(0, at), damage.bytes, bytes.subarray(at)]);
       break;
     }
   }

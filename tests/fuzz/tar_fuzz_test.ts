@@ -18,6 +18,7 @@ import { FlokaError } from "../../lib/errors.ts";
 import { unpackLayer } from "../../src/images/unpack.ts";
 import { assertClearMessage, checkProperty, flokaOutcomeAsync } from "./fuzz.ts";
 import { type Damage, type TarEntrySpec, tarOf } from "./tar.ts";
+import { pathExists } from "../../src/store/files.ts";
 
 /** A name that must never appear outside a target. */
 const CANARY = `floka-fuzz-canary-${crypto.randomUUID().slice(0, 8)}`;
@@ -358,16 +359,6 @@ function outsideInodes(box: Sandbox): Set<string> {
   return inodes;
 }
 
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
-}
-
 async function gzip(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> {
   const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream("gzip"));
   return new Uint8Array(await new Response(stream).arrayBuffer());
@@ -433,10 +424,10 @@ async function unpackAndCheck(parent: string, n: number, archive: Archive): Prom
       assert.ok(outcome.error instanceof FlokaError);
       assertClearMessage(outcome.error);
       assert.ok(!outcome.error.message.includes("\n"), `one line: ${JSON.stringify(outcome.error.message)}`);
-      assert.ok(!exists(box.target), "a failed unpack removes its target");
+      assert.ok(!pathExists(box.target), "a failed unpack removes its target");
     }
     assert.deepEqual(surroundings(box), before, "nothing outside the target changed");
-    for (const place of CANARY_PLACES) assert.ok(!exists(place + CANARY), `${place}${CANARY} appeared`);
+    for (const place of CANARY_PLACES) assert.ok(!pathExists(place + CANARY), `${place}${CANARY} appeared`);
   } finally {
     openUp(box.base);
     Deno.removeSync(box.base, { recursive: true });

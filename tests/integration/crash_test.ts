@@ -30,6 +30,7 @@ import {
 } from "./helpers.ts";
 import { gnuTar, OciLayout, skopeoPush, umociAddLayer, umociNew } from "./image_builder.ts";
 import { registryToolsMissing, startRegistry } from "./registry_harness.ts";
+import { pathExists } from "../../src/store/files.ts";
 
 const SEED = Number(Deno.env.get("FLOKA_CRASH_SEED") ?? Math.floor(Math.random() * 2 ** 31));
 const TRIALS = Number(Deno.env.get("FLOKA_CRASH_TRIALS") ?? 30);
@@ -109,15 +110,6 @@ async function killAfter(store: Store, args: string[], delayMs: number): Promise
   }
   const s = await status;
   return s.signal === "SIGKILL";
-}
-
-function pathExists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Every blob in the store hashes to its name: checked by the test itself, before any repair. */

@@ -103,21 +103,27 @@ integrationTest("detach: logs -f follows until the container ends", async () => 
   });
 });
 
+/**
+ * Runs `floka ARGS` on a terminal of ROWS x COLS (under script), types a command that
+ * prints 42 and the terminal's size, then the detach keys; what the terminal showed.
+ */
+async function typeAndDetach(s: Store, rows: number, cols: number, args: string[]): Promise<string> {
+  const floka = ["deno", "run", "--allow-all", "--quiet", MAIN, "--root", s.root, ...args].join(" ");
+  const typing = "sleep 1; printf 'echo typed-$((6*7)); stty size\\n'; sleep 0.5; printf '\\020\\021'";
+  const session = await new Deno.Command("sh", {
+    args: ["-c", `(${typing}) | script -qec "stty rows ${rows} cols ${cols}; ${floka}" /dev/null`],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(session.stdout);
+  assert.equal(session.code, 0, text);
+  assert.match(text, /typed-42/, text);
+  return text;
+}
+
 integrationTest("detach: the detach keys leave a foreground run -it container running", async () => {
   await withStore(async (s) => {
-    const floka = ["deno", "run", "--allow-all", "--quiet", MAIN, "--root", s.root].join(" ");
-    const typing = "sleep 1; printf 'echo typed-$((6*7)); stty size\\n'; sleep 0.5; printf '\\020\\021'";
-    const session = await new Deno.Command("sh", {
-      args: [
-        "-c",
-        `(${typing}) | script -qec "stty rows 31 cols 101; ${floka} run -it --name fg busybox sh" /dev/null`,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder().decode(session.stdout);
-    assert.equal(session.code, 0, text);
-    assert.match(text, /typed-42/, text);
+    const text = await typeAndDetach(s, 31, 101, ["run", "-it", "--name", "fg", "busybox", "sh"]);
     assert.match(text, /^31 101\r?$/m, "the container's terminal has the size of Floka's");
     assert.equal((await state(s, "fg")).Status, "running", "detaching leaves the container running");
     assert.equal((await s.floka(["kill", "fg"])).code, 0);
@@ -377,16 +383,7 @@ integrationTest(
       // A terminal: what is typed reaches the shell, whose terminal takes the attaching
       // one's size; Ctrl-P Ctrl-Q detaches and it runs on.
       await runDetached(s, ["-it", "--name", "shell", "busybox", "sh"]);
-      const floka = ["deno", "run", "--allow-all", "--quiet", MAIN, "--root", s.root].join(" ");
-      const typing = "sleep 1; printf 'echo typed-$((6*7)); stty size\\n'; sleep 0.5; printf '\\020\\021'";
-      const session = await new Deno.Command("sh", {
-        args: ["-c", `(${typing}) | script -qec "stty rows 33 cols 111; ${floka} attach shell" /dev/null`],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const text = new TextDecoder().decode(session.stdout);
-      assert.equal(session.code, 0, text);
-      assert.match(text, /typed-42/, text);
+      const text = await typeAndDetach(s, 33, 111, ["attach", "shell"]);
       assert.match(text, /^33 111\r?$/m, text);
       assert.equal((await state(s, "shell")).Status, "running", "detaching leaves the container running");
       assert.match((await s.floka(["logs", "shell"])).stdout, /typed-42/);

@@ -25,6 +25,7 @@ import {
   waitUntil,
   withStore,
 } from "./helpers.ts";
+import { pathExists } from "../../src/store/files.ts";
 
 /** Docker's 14 default capabilities (moby's oci/caps/defaults.go). */
 const DEFAULT_CAPS = 0xa80425fbn;
@@ -81,16 +82,6 @@ function assertCaps(status: Record<string, string>, want: Caps, what: string): v
 
 /** The whole same mask in effective, permitted and bounding sets (a root process). */
 const rootCaps = (mask: bigint): Caps => ({ eff: mask, prm: mask, bnd: mask });
-
-/** True when the host has `path` (some kernels lack /proc/kcore, /proc/sysrq-trigger...). */
-function hostHas(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** True when the host itself can open `path` for reading (then closes it at once). */
 function hostCanOpen(path: string): boolean {
@@ -292,7 +283,7 @@ integrationTest("security: --privileged sees the host's devices and may open the
   await withStore(async (s) => {
     const root = hostRootDevice();
     const devices = [root.source, "/dev/loop-control", "/dev/kmsg"].filter((d) => d.startsWith("/dev/"))
-      .filter(hostHas);
+      .filter(pathExists);
     assert.ok(devices.length > 0, "the host has none of its root device, /dev/loop-control, /dev/kmsg");
     // stat's %t:%T: the major and minor numbers in hex, on the host (coreutils) and inside (busybox).
     const format = "%n %F %t:%T";
@@ -350,7 +341,7 @@ integrationTest("security: --privileged masks nothing and mounts /sys and /proc/
     }
     const sys = mounts.find((m) => m.mountPoint === "/sys");
     assert.ok(sys?.options.includes("rw"), `/sys is not read-write under --privileged:\n${mountinfo}`);
-    if (hostHas("/sys/firmware") && [...Deno.readDirSync("/sys/firmware")].length > 0) {
+    if (pathExists("/sys/firmware") && [...Deno.readDirSync("/sys/firmware")].length > 0) {
       assert.notEqual(firmware.trim(), "0", "/sys/firmware is empty under --privileged");
     }
   });
@@ -592,11 +583,11 @@ integrationTest(
   async () => {
     await withStore(async (s) => {
       // isolation_test.ts checks /proc/kcore, /proc/keys, /proc/timer_list, /proc/acpi, /proc/sys.
-      const files = ["/proc/sched_debug", "/proc/latency_stats", "/proc/timer_stats"].filter(hostHas);
+      const files = ["/proc/sched_debug", "/proc/latency_stats", "/proc/timer_stats"].filter(pathExists);
       const dirs = ["/proc/scsi", "/proc/asound", "/sys/firmware", "/sys/devices/virtual/powercap"].filter(
-        hostHas,
+        pathExists,
       );
-      const readonly = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sysrq-trigger"].filter(hostHas);
+      const readonly = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sysrq-trigger"].filter(pathExists);
       assert.ok(files.length + dirs.length > 0, "the host has none of the masked paths checked here");
       const script = [
         ...files.map((p) => `echo ${p} $(cat ${p} 2>/dev/null | wc -c)`),
@@ -669,7 +660,7 @@ integrationTest(
       const nodes = [
         `b ${root.major} ${root.minor} /tmp/hostdisk`,
         "c 1 1 /tmp/mem",
-        ...(hostHas("/dev/loop-control") ? ["c 10 237 /tmp/loop-control"] : []),
+        ...(pathExists("/dev/loop-control") ? ["c 10 237 /tmp/loop-control"] : []),
       ];
       // mknod itself is allowed (CAP_MKNOD, and Docker's "c *:* m" and "b *:* m"), or refused:
       // either way, opening for reading must fail with EPERM. `true < node` opens it and reads nothing.
@@ -737,7 +728,7 @@ integrationTest("security: the host's disk cannot be mounted, even with CAP_SYS_
 });
 
 integrationTest("security: /proc/sysrq-trigger cannot be written", async () => {
-  if (!hostHas("/proc/sysrq-trigger")) {
+  if (!pathExists("/proc/sysrq-trigger")) {
     console.log("(the host has no /proc/sysrq-trigger: nothing to check)");
     return;
   }

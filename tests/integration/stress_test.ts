@@ -37,24 +37,16 @@ import {
 } from "./helpers.ts";
 import { addBusybox, type Digest, OciLayout, skopeoPush, umociLayer, umociNew } from "./image_builder.ts";
 import { freePort, registryToolsMissing, run, startRegistry, type TestRegistry } from "./registry_harness.ts";
+import { pathExists } from "../../src/store/files.ts";
 
 const CNI_BRIDGE = "/usr/lib/cni/bridge";
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const missing = registryToolsMissing();
 const skip = !IS_ROOT
   ? "stress tests skipped: they need root"
   : missing
   ? `stress tests skipped: ${missing}`
-  : !exists(CNI_BRIDGE)
+  : !pathExists(CNI_BRIDGE)
   ? `stress tests skipped: ${CNI_BRIDGE} is missing (apt-get install containernetworking-plugins)`
   : null;
 if (skip) console.error(skip);

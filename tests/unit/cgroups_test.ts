@@ -28,6 +28,7 @@ import {
 import type { Container } from "../../src/containers/store.ts";
 import { binarySize, parseNanoCpus } from "../../lib/units.ts";
 import { setLogLevel } from "../../src/log.ts";
+import { pathExists } from "../../src/store/files.ts";
 
 /** Runs `fn` with Floka's warnings (expected ones) kept off the test output. */
 function quietly<T>(fn: () => T): T {
@@ -43,15 +44,6 @@ function quietly<T>(fn: () => T): T {
 const noDevices = () => {};
 
 const ID = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** A fake cgroup v2 root: `cgroup.controllers` at the top marks the unified hierarchy. */
 function fakeV2(controllers = "cpuset cpu io memory pids"): string {
@@ -103,8 +95,8 @@ Deno.test("v2 create: enables memory, cpu, pids, io and cpuset for children at t
     assert.equal(Deno.readTextFileSync(`${root}/floka/cgroup.subtree_control`), all);
     assert.ok(Deno.statSync(`${root}/floka/${ID}`).isDirectory);
     // No limits asked: no limit files written.
-    assert.equal(exists(`${root}/floka/${ID}/memory.max`), false);
-    assert.equal(exists(`${root}/floka/${ID}/cpu.weight`), false);
+    assert.equal(pathExists(`${root}/floka/${ID}/memory.max`), false);
+    assert.equal(pathExists(`${root}/floka/${ID}/cpu.weight`), false);
   } finally {
     cleanup(root);
   }
@@ -142,7 +134,7 @@ Deno.test("v2 create honours a custom parent name", () => {
   try {
     const cg = new CgroupManager(root, "floka-test", noDevices).create(ID, { memory: 0, cpuShares: 0 });
     assert.deepEqual(cg.dirs, [`${root}/floka-test/${ID}`]);
-    assert.ok(exists(`${root}/floka-test/${ID}`));
+    assert.ok(pathExists(`${root}/floka-test/${ID}`));
   } finally {
     cleanup(root);
   }
@@ -154,7 +146,7 @@ Deno.test("v2 locate() names the directory without creating it; procsFiles lists
     const cgroups = new CgroupManager(root, "floka", noDevices);
     const cg = cgroups.locate(ID);
     assert.deepEqual(cg, { version: 2, dirs: [`${root}/floka/${ID}`] });
-    assert.equal(exists(`${root}/floka`), false);
+    assert.equal(pathExists(`${root}/floka`), false);
     assert.deepEqual(cgroups.procsFiles(cg), [`${root}/floka/${ID}/cgroup.procs`]);
   } finally {
     cleanup(root);
@@ -195,8 +187,8 @@ Deno.test("v2 remove deletes the container's directory", () => {
     const cgroups = new CgroupManager(root, "floka", noDevices);
     const cg = cgroups.create(ID, { memory: 0, cpuShares: 0 });
     assert.deepEqual(cgroups.remove(cg, 0), []);
-    assert.equal(exists(cg.dirs[0]), false);
-    assert.ok(exists(`${root}/floka`), "the shared parent stays");
+    assert.equal(pathExists(cg.dirs[0]), false);
+    assert.ok(pathExists(`${root}/floka`), "the shared parent stays");
     // Removing again is not an error.
     assert.deepEqual(cgroups.remove(cg, 0), []);
   } finally {
@@ -212,10 +204,10 @@ Deno.test("remove reports the directories it could not delete", () => {
     const cgroups = new CgroupManager(root, "floka", noDevices);
     const cg = cgroups.create(ID, { memory: 1 << 20, cpuShares: 0 });
     assert.deepEqual(cgroups.remove(cg, 0), cg.dirs);
-    assert.ok(exists(cg.dirs[0]));
+    assert.ok(pathExists(cg.dirs[0]));
     Deno.removeSync(`${cg.dirs[0]}/memory.max`);
     assert.deepEqual(cgroups.remove(cg, 0), []);
-    assert.equal(exists(cg.dirs[0]), false);
+    assert.equal(pathExists(cg.dirs[0]), false);
   } finally {
     cleanup(root);
   }
@@ -253,10 +245,10 @@ Deno.test("v1 create: a directory in each hierarchy, memory.limit_in_bytes and c
     assert.equal(Deno.readTextFileSync(`${root}/memory/floka/${ID}/memory.limit_in_bytes`), "134217728");
     assert.equal(Deno.readTextFileSync(`${root}/cpu/floka/${ID}/cpu.shares`), "512");
     // Each limit only in its own hierarchy.
-    assert.equal(exists(`${root}/memory/floka/${ID}/cpu.shares`), false);
-    assert.equal(exists(`${root}/cpu/floka/${ID}/memory.limit_in_bytes`), false);
-    assert.equal(exists(`${root}/pids/floka/${ID}/memory.limit_in_bytes`), false);
-    assert.equal(exists(`${root}/cgroup.subtree_control`), false, "v1 has no subtree_control");
+    assert.equal(pathExists(`${root}/memory/floka/${ID}/cpu.shares`), false);
+    assert.equal(pathExists(`${root}/cpu/floka/${ID}/memory.limit_in_bytes`), false);
+    assert.equal(pathExists(`${root}/pids/floka/${ID}/memory.limit_in_bytes`), false);
+    assert.equal(pathExists(`${root}/cgroup.subtree_control`), false, "v1 has no subtree_control");
     assert.deepEqual(cgroups.procsFiles(cg).toSorted(), cg.dirs.map((d) => `${d}/cgroup.procs`).toSorted());
   } finally {
     cleanup(root);
@@ -267,8 +259,8 @@ Deno.test("v1 create without limits writes no limit files", () => {
   const root = fakeV1();
   try {
     const cg = new CgroupManager(root, "floka", noDevices).create(ID, { memory: 0, cpuShares: 0 });
-    assert.equal(exists(`${root}/memory/floka/${ID}/memory.limit_in_bytes`), false);
-    assert.equal(exists(`${root}/cpu/floka/${ID}/cpu.shares`), false);
+    assert.equal(pathExists(`${root}/memory/floka/${ID}/memory.limit_in_bytes`), false);
+    assert.equal(pathExists(`${root}/cpu/floka/${ID}/cpu.shares`), false);
     assert.equal(cg.dirs.length, 3);
   } finally {
     cleanup(root);
@@ -320,11 +312,11 @@ Deno.test("v1 remove deletes every hierarchy's directory once empty", () => {
     const cpuDir = `${root}/cpu/floka/${ID}`;
     // The pids directory is empty and goes; the two with limit files stay and are reported.
     assert.deepEqual(cgroups.remove(cg, 0).toSorted(), [cpuDir, memoryDir]);
-    assert.equal(exists(`${root}/pids/floka/${ID}`), false);
+    assert.equal(pathExists(`${root}/pids/floka/${ID}`), false);
     Deno.removeSync(`${memoryDir}/memory.limit_in_bytes`);
     Deno.removeSync(`${cpuDir}/cpu.shares`);
     assert.deepEqual(cgroups.remove(cg, 0), []);
-    for (const dir of cg.dirs) assert.equal(exists(dir), false, dir);
+    for (const dir of cg.dirs) assert.equal(pathExists(dir), false, dir);
   } finally {
     cleanup(root);
   }
@@ -626,7 +618,7 @@ Deno.test("v1 create: every limit in its own hierarchy's files", () => {
     assert.equal(read(`${root}/cpuset/floka/cpuset.mems`), "0");
     assert.equal(read(`${dir("cpuset")}/cpuset.cpus`), "1-2");
     assert.equal(read(`${dir("cpuset")}/cpuset.mems`), "0");
-    assert.equal(exists(`${dir("cpuacct")}/cpuset.cpus`), false);
+    assert.equal(pathExists(`${dir("cpuacct")}/cpuset.cpus`), false);
     // Joined through every hierarchy, cpuset included; locate() finds the cpuset directory too.
     assert.deepEqual(cgroups.selfJoinFiles(cg), cg.dirs.map((d) => `${d}/tasks`));
     assert.deepEqual(cgroups.locate(ID), cg);
@@ -667,7 +659,7 @@ Deno.test("v1 create: --cpu-period/--cpu-quota; an unlimited quota is -1", () =>
     assert.equal(read(`${root}/cpu/floka/${ID}/cpu.cfs_quota_us`), "25000");
     const other = ID.replace("0", "f");
     cgroups.create(other, { memory: 0, cpuShares: 0, cpuQuota: -1 });
-    assert.equal(exists(`${root}/cpu/floka/${other}/cpu.cfs_period_us`), false);
+    assert.equal(pathExists(`${root}/cpu/floka/${other}/cpu.cfs_period_us`), false);
     assert.equal(read(`${root}/cpu/floka/${other}/cpu.cfs_quota_us`), "-1");
   } finally {
     cleanup(root);
@@ -686,7 +678,7 @@ Deno.test("v1 create: without swap accounting or a weight file those limits are 
       })
     );
     assert.equal(read(`${root}/memory/floka/${ID}/memory.limit_in_bytes`), String(64 << 20));
-    assert.equal(exists(`${root}/memory/floka/${ID}/memory.memsw.limit_in_bytes`), false);
+    assert.equal(pathExists(`${root}/memory/floka/${ID}/memory.memsw.limit_in_bytes`), false);
     assert.deepEqual([...Deno.readDirSync(`${root}/blkio/floka/${ID}`)], []);
   } finally {
     cleanup(root);
@@ -731,7 +723,7 @@ Deno.test("v2 create: every limit in the container's one directory", () => {
     assert.equal(read(`${dir}/cpuset.cpus`), "0-1");
     assert.equal(read(`${dir}/pids.max`), "10");
     assert.equal(read(`${dir}/io.bfq.weight`), "300");
-    assert.equal(exists(`${dir}/io.weight`), false);
+    assert.equal(pathExists(`${dir}/io.weight`), false);
   } finally {
     cleanup(root);
   }
@@ -759,9 +751,9 @@ Deno.test("v2 create: cpu.max from --cpu-period/--cpu-quota; io.weight mapped; n
       );
       assert.equal(read(`${cg.dirs[0]}/cpu.max`), expected, JSON.stringify(cfs));
       assert.equal(read(`${cg.dirs[0]}/io.weight`), "4950");
-      assert.equal(exists(`${cg.dirs[0]}/memory.swap.max`), false);
-      assert.equal(exists(`${cg.dirs[0]}/cpuset.cpus`), false);
-      assert.equal(exists(`${cg.dirs[0]}/pids.max`), false);
+      assert.equal(pathExists(`${cg.dirs[0]}/memory.swap.max`), false);
+      assert.equal(pathExists(`${cg.dirs[0]}/cpuset.cpus`), false);
+      assert.equal(pathExists(`${cg.dirs[0]}/pids.max`), false);
     } finally {
       cleanup(root);
     }
@@ -1027,7 +1019,7 @@ Deno.test("v1 create: the device cgroup denies every device, then allows the con
     );
     // --privileged: the parent's policy (every device) stays.
     cgroups.create("p".repeat(64), { memory: 0, cpuShares: 0, privileged: true });
-    assert.equal(exists(`${root}/devices/floka/${"p".repeat(64)}/devices.deny`), false);
+    assert.equal(pathExists(`${root}/devices/floka/${"p".repeat(64)}/devices.deny`), false);
   } finally {
     cleanup(root);
   }

@@ -13,6 +13,8 @@ import tar from "tar-stream";
 import * as libc from "../../ffi/libc.ts";
 import { FlokaError } from "../../lib/errors.ts";
 import { unpackLayer, type UnpackOptions, UnpackWorkers } from "../../src/images/unpack.ts";
+import { pathExists } from "../../src/store/files.ts";
+import { concatBytes } from "../../lib/bytes.ts";
 
 const isRoot = libc.geteuid() === 0;
 const needsRoot = { ignore: !isRoot };
@@ -49,23 +51,13 @@ async function tarOf(entries: Entry[]): Promise<Uint8Array> {
     parts.push(bytes.subarray(0, bytes.length - 1024)); // without pack's end-of-archive blocks
   }
   parts.push(new Uint8Array(1024));
-  return join(parts);
+  return concatBytes(parts);
 }
 
 async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   for await (const chunk of chunks) parts.push(chunk);
-  return join(parts);
-}
-
-function join(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 async function gzip(bytes: Uint8Array): Promise<Uint8Array> {
@@ -135,14 +127,14 @@ function paxRecord(key: string, value: Uint8Array | string): Uint8Array {
 
 /** A PAX extended header (typeflag x) carrying `records`, as raw blocks. */
 function paxHeader(records: Uint8Array[]): Uint8Array {
-  const data = join(records);
-  return join([ustar({ name: "PaxHeader", typeflag: "x", size: data.length }), blocks(data)]);
+  const data = concatBytes(records);
+  return concatBytes([ustar({ name: "PaxHeader", typeflag: "x", size: data.length }), blocks(data)]);
 }
 
 /** A regular file as raw blocks. */
 function rawFile(name: string, content: string, mode = 0o644): Uint8Array {
   const data = encoder.encode(content);
-  return join([ustar({ name, typeflag: "0", size: data.length, mode }), blocks(data)]);
+  return concatBytes([ustar({ name, typeflag: "0", size: data.length, mode }), blocks(data)]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -222,16 +214,6 @@ async function unpack(
     target,
     options,
   );
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
 }
 
 function xattr(path: string, name: string): string | null {
@@ -384,12 +366,12 @@ Deno.test(
       assert.equal(st.mode! & 0o170000, 0o020000, `${p} is a character device`);
       assert.equal(st.rdev, 0, `${p} is device 0:0`);
     }
-    assert.ok(!exists(`${box.target}/etc/.wh.motd`));
+    assert.ok(!pathExists(`${box.target}/etc/.wh.motd`));
     assert.equal(xattr(`${box.target}/var/cache`, "trusted.overlay.opaque"), "y");
     assert.equal(xattr(`${box.target}/opt`, "trusted.overlay.opaque"), "y");
     assert.equal(Deno.readTextFileSync(`${box.target}/var/cache/fresh`), "new");
     assert.deepEqual([...Deno.readDirSync(`${box.target}/usr`)], []);
-    assert.ok(!exists(`${box.target}/var/cache/.wh..wh..opq`));
+    assert.ok(!pathExists(`${box.target}/var/cache/.wh..wh..opq`));
   },
 );
 
@@ -471,8 +453,8 @@ Deno.test("unpackLayer: multi-member gzip (as eStargz writes) and bytes after th
     { header: { name: "a" }, data: "A".repeat(3000) },
     { header: { name: "b" }, data: "B".repeat(3000) },
   ]);
-  const padded = join([layer, new Uint8Array(4096)]); // tar pads to a record with zero blocks
-  const members = join([await gzip(padded.subarray(0, 2048)), await gzip(padded.subarray(2048))]);
+  const padded = concatBytes([layer, new Uint8Array(4096)]); // tar pads to a record with zero blocks
+  const members = concatBytes([await gzip(padded.subarray(0, 2048)), await gzip(padded.subarray(2048))]);
   const result = await unpack(members, box.target, "gzip");
   assert.deepEqual(result, { diffId: sha256(padded), size: padded.length });
   assert.equal(Deno.readTextFileSync(`${box.target}/b`), "B".repeat(3000));
@@ -522,7 +504,7 @@ Deno.test("unpackLayer: a broken large layer fails cleanly through the worker", 
       assert.match(err.message, message, what);
       return true;
     });
-    assert.ok(!exists(box.target), `${what}: the target is removed`);
+    assert.ok(!pathExists(box.target), `${what}: the target is removed`);
   }
 });
 
@@ -556,9 +538,9 @@ Deno.test("unpackLayer: a stream that fails midway fails the worker's layer, and
         assert.equal(err, failure, "the stream's own error");
         return true;
       });
-      assert.ok(!exists(box.target), `${compression}: the target is removed before the promise settles`);
+      assert.ok(!pathExists(box.target), `${compression}: the target is removed before the promise settles`);
       await new Promise((resolve) => setTimeout(resolve, 50));
-      assert.ok(!exists(box.target), `${compression}: and nothing writes there afterwards`);
+      assert.ok(!pathExists(box.target), `${compression}: and nothing writes there afterwards`);
     }
   }
   // The pool's worker is still good.
@@ -602,7 +584,7 @@ Deno.test("unpackLayer: the target must be new or an empty directory", async () 
   await assert.rejects(unpack(layer, `${box.base}/file`), /exists and is not a directory/);
   Deno.symlinkSync(box.outside, `${box.base}/symlink`);
   await assert.rejects(unpack(layer, `${box.base}/symlink`), /exists and is not a directory/);
-  assert.ok(!exists(`${box.outside}/f`));
+  assert.ok(!pathExists(`${box.outside}/f`));
 });
 
 Deno.test("libc: lutimens and lchown act on a symlink itself, lgetxattr reads back raw bytes", () => {
@@ -662,7 +644,7 @@ const attacks: Attack[] = [
     name: "an absolute name is confined to the target",
     layer: () => tarOf([{ header: { name: hostCanary }, data: "confined" }]),
     confined: (box) => {
-      assert.ok(!exists(hostCanary));
+      assert.ok(!pathExists(hostCanary));
       assert.equal(Deno.readTextFileSync(`${box.target}${hostCanary}`), "confined");
     },
   },
@@ -867,7 +849,7 @@ const attacks: Attack[] = [
   {
     name: "garbage after a zstd frame",
     layer: async () =>
-      join([zstd(await tarOf([{ header: { name: "f" }, data: "z" }])), encoder.encode("garbage!!")]),
+      concatBytes([zstd(await tarOf([{ header: { name: "f" }, data: "z" }])), encoder.encode("garbage!!")]),
     compression: "zstd",
     refused: /^zstd data is corrupt: not a zstd frame$/,
   },
@@ -960,7 +942,7 @@ async function withstand(attack: Attack, options: UnpackOptions): Promise<void> 
       assert.ok(!err.message.includes("\n"), "one line");
       return true;
     });
-    assert.ok(!exists(box.target), "the target is removed");
+    assert.ok(!pathExists(box.target), "the target is removed");
   } else {
     await unpack(layer, box.target, attack.compression, options);
     attack.confined!(box);
@@ -968,7 +950,7 @@ async function withstand(attack: Attack, options: UnpackOptions): Promise<void> 
   assert.deepEqual(surroundings(box), before, "nothing outside the target changed");
   const passwdAfter = Deno.lstatSync("/etc/passwd");
   assert.deepEqual([passwdAfter.nlink, passwdAfter.mtime], [passwdBefore.nlink, passwdBefore.mtime]);
-  assert.ok(!exists(hostCanary));
+  assert.ok(!pathExists(hostCanary));
 }
 
 for (const attack of attacks) {
