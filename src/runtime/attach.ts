@@ -7,7 +7,9 @@
  * then the payload. The supervisor sends 1 stdout, 2 stderr and 3 exit (the exit code as
  * four bytes, after which it closes the connection). The client sends 0 stdin (only a
  * container run with `-i` reads it) and 4 resize (rows and columns, two bytes each), which
- * a `-t` container's terminal takes as its window size.
+ * a `-t` container's terminal takes as its window size. `floka exec -d` sends 5 exec (a
+ * JSON request) and gets 6 started (a JSON report): the supervisor starts the command and
+ * reaps it when it ends, as Docker's shim does.
  */
 import { FlokaError } from "../../lib/errors.ts";
 import { getWindowSize, type WindowSize } from "./pty.ts";
@@ -25,6 +27,8 @@ export const STDOUT = 1;
 export const STDERR = 2;
 const EXIT = 3;
 const RESIZE = 4;
+const EXEC = 5;
+const EXEC_STARTED = 6;
 /** At most this much output waits for the first client. */
 const HELD_MAX = 1 << 20;
 
@@ -34,6 +38,8 @@ export interface AttachInput {
   stdin?: (chunk: Uint8Array<ArrayBuffer>) => void;
   /** A new window size for the container's terminal (a `-t` container's). */
   resize?: (size: WindowSize) => void;
+  /** Starts a detached command in the container (`floka exec -d`); its start report. */
+  exec?: (request: unknown) => Promise<unknown>;
 }
 
 function frame(kind: number, payload: Uint8Array): Uint8Array {
@@ -89,6 +95,10 @@ export class AttachServer {
         if (kind === RESIZE && payload.length >= 4) {
           const view = new DataView(payload.buffer, payload.byteOffset, 4);
           onInput.resize?.({ rows: view.getUint16(0), cols: view.getUint16(2) });
+        }
+        if (kind === EXEC && onInput.exec) {
+          const report = await onInput.exec(JSON.parse(new TextDecoder().decode(payload)));
+          await conn.write(frame(EXEC_STARTED, new TextEncoder().encode(JSON.stringify(report))));
         }
       }
     } catch {
@@ -242,6 +252,33 @@ export async function attachClient(
     conn.close();
   } catch { /* closed on detach */ }
   return detached ? { exitCode: null } : result;
+}
+
+/**
+ * Asks the supervisor at `path` to start a detached command (`floka exec -d`); its start
+ * report, or null when no supervisor answers there.
+ */
+export async function requestExec(path: string, request: unknown): Promise<unknown | null> {
+  let conn: Deno.UnixConn;
+  try {
+    conn = await Deno.connect({ transport: "unix", path });
+  } catch {
+    return null;
+  }
+  try {
+    await conn.write(frame(EXEC, new TextEncoder().encode(JSON.stringify(request))));
+    for await (const [kind, payload] of frames(conn)) {
+      if (kind === EXEC_STARTED) return JSON.parse(new TextDecoder().decode(payload));
+      if (kind === EXIT) return null; // the container ended meanwhile
+    }
+    return null;
+  } catch {
+    return null;
+  } finally {
+    try {
+      conn.close();
+    } catch { /* closed by the supervisor */ }
+  }
 }
 
 /**

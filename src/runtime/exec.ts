@@ -21,6 +21,8 @@ import { reconcile } from "../containers/reconcile.ts";
 import type { Container, ContainerStore } from "../containers/store.ts";
 import { CgroupManager } from "./cgroups.ts";
 import type { ExecSpec, NamespaceName } from "./exec_main.ts";
+import { attachSocketPath, requestExec } from "./attach.ts";
+import type { StartReport } from "./detach.ts";
 import { attachTerminal, getWindowSize } from "./pty.ts";
 import { forwardSignals, startResult } from "./run.ts";
 import { selfCommand } from "./self_exec.ts";
@@ -159,6 +161,7 @@ export async function execInContainer(
   ref: string,
   req: ExecRequest,
   cgroups = new CgroupManager(),
+  opts: { bySupervisor?: boolean } = {},
 ): Promise<number> {
   let found: Container | null;
   try {
@@ -180,6 +183,14 @@ export async function execInContainer(
   // Nothing would relay a detached command's terminal: it gets /dev/null, as without -t.
   if (req.detach) req = { ...req, tty: false, interactive: false };
   if (!isAlive(c.state)) throw notRunning(c);
+  // `-d`: the container's supervisor starts the command, and reaps it when it ends (it
+  // would be a zombie under a PID 1 that reaps nothing), as Docker's shim does.
+  if (req.detach && !opts.bySupervisor) {
+    const report = await requestExec(attachSocketPath(c.record.id), req) as StartReport | null;
+    if (report && "started" in report) return 0;
+    if (report) throw new FlokaError(report.message, report.exitCode);
+    // No supervisor answers: started from here, the command is its PID 1's to reap.
+  }
   // As the docker CLI, after the container: "no such container" comes first.
   if (req.tty && req.interactive && !req.detach && !Deno.stdin.isTerminal()) {
     throw new FlokaError("the input device is not a TTY", EXIT_EXEC_REFUSED);
@@ -215,7 +226,7 @@ export async function execInContainer(
   const { pid, channel } = child;
   let exited: Promise<libc.ExitStatus> | undefined;
   const waitChild = () => exited ??= libc.waitExit(pid);
-  if (!req.detach) waitChild();
+  if (!req.detach || opts.bySupervisor) waitChild();
   const stopForwarding = req.detach ? () => {} : forwardSignals(pid, req.tty);
   try {
     let result;

@@ -6,6 +6,7 @@
  * policy says, and removes it at the end when it was run with `--rm`.
  */
 import * as libc from "../../ffi/libc.ts";
+import { describeError, EXIT_FLOKA, FlokaError } from "../../lib/errors.ts";
 import * as L from "../../lib/linux.ts";
 import type { StartFailure } from "../../lib/spec.ts";
 import { logPath, LogWriter } from "../containers/logs.ts";
@@ -18,6 +19,8 @@ import type {
 } from "../containers/store.ts";
 import { removeAnonymousVolumes } from "../containers/volumes.ts";
 import type { CgroupManager } from "./cgroups.ts";
+import type { StartReport } from "./detach.ts";
+import type { ExecRequest } from "./exec.ts";
 import { AttachServer, attachSocketPath, STDERR, STDOUT } from "./attach.ts";
 import { attachTerminal, setWindowSize, type WindowSize } from "./pty.ts";
 import { type ProcessEnd, startProcess, type Stdio } from "./run.ts";
@@ -80,7 +83,7 @@ export async function supervise(
   let onStarted = opts.onStarted;
   for (;;) {
     const load = container ? () => store.find(container!.record.id) : () => (container = first());
-    const io = new ContainerIo(opts);
+    const io = new ContainerIo(opts, (id, request) => execDetached(store, cgroups, id, request));
     opts = { ...opts, attachingTerminal: undefined }; // only the first run's client is waiting
     const started = Date.now();
     let end: ProcessEnd | undefined;
@@ -148,7 +151,10 @@ class ContainerIo {
   /** A `-t` container's terminal, while it is relayed: attached clients resize it. */
   #master: number | null = null;
 
-  constructor(private readonly opts: SuperviseOptions) {
+  constructor(
+    private readonly opts: SuperviseOptions,
+    private readonly exec: (id: string, request: unknown) => Promise<StartReport>,
+  ) {
     const devNull = this.#keep(libc.open("/dev/null", L.O_RDWR | L.O_CLOEXEC));
     if (opts.stdin && !opts.foreground) {
       const [read, write] = libc.pipe(L.O_CLOEXEC);
@@ -185,6 +191,7 @@ class ContainerIo {
       resize: ({ rows, cols }) => {
         if (this.#master !== null) setWindowSize(this.#master, rows, cols);
       },
+      exec: (request) => this.exec(container.record.id, request),
     }, !!this.opts.attachingTerminal);
     for (const [stream, fd] of this.#pending) this.#copies.push(this.#copy(stream, fd));
     this.#pending = [];
@@ -247,6 +254,27 @@ class ContainerIo {
   async close(exitCode: number | null): Promise<void> {
     await this.drain();
     await this.#attach?.close(exitCode);
+  }
+}
+
+/**
+ * `floka exec -d` through the supervisor: the command is its child, so it is reaped when
+ * it ends. exec.ts is loaded on the first request: a supervisor that never gets one does
+ * not pay for it.
+ */
+async function execDetached(
+  store: ContainerStore,
+  cgroups: CgroupManager,
+  id: string,
+  request: unknown,
+): Promise<StartReport> {
+  try {
+    const { execInContainer } = await import("./exec.ts");
+    const req = { ...(request as ExecRequest), detach: true, tty: false, interactive: false };
+    await execInContainer(store, id, req, cgroups, { bySupervisor: true });
+    return { started: true };
+  } catch (err) {
+    return { exitCode: err instanceof FlokaError ? err.exitCode : EXIT_FLOKA, message: describeError(err) };
   }
 }
 

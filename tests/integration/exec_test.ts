@@ -245,6 +245,11 @@ integrationTest("exec: -d returns at once, prints nothing, and the command runs 
     );
     const failing = await exec(s, ["-d", "c", "no-such-command"]);
     assert.equal(failing.code, 127, show(failing));
+    // It ended, and is no zombie: the container's supervisor reaped it (its PID 1, sleep,
+    // reaps nothing), as Docker's shim does.
+    const states = async () => (await exec(s, ["c", "ps", "-o", "stat,args"])).stdout;
+    await waitUntil("the detached command gone", async () => !(await states()).includes("sleep 0.3"));
+    assert.doesNotMatch(await states(), /^\s*Z/m);
   });
 });
 
