@@ -41,7 +41,8 @@ import {
   withHistory,
   withShell,
 } from "./state.ts";
-import { commitLayer, makeInitLayer, runFailed, runInContainer } from "./steps.ts";
+import { commitLayer, runFailed, runInContainer } from "./steps.ts";
+import { makeInitLayer } from "../runtime/run.ts";
 
 export interface BuildOptions {
   contextDir: string;

@@ -14,7 +14,7 @@ import type { ContainerRecord, ContainerStore } from "../containers/store.ts";
 import type { ContentStore } from "../images/content_store.ts";
 import { unpackLayer } from "../images/unpack.ts";
 import { CgroupManager } from "../runtime/cgroups.ts";
-import { prepareContainerDir, runContainer } from "../runtime/run.ts";
+import { makeInitLayer, prepareContainerDir, runContainer } from "../runtime/run.ts";
 import { isEmptyDiff, writeLayerBlob } from "./layer_diff.ts";
 import type { BuildOutput } from "./output.ts";
 
@@ -46,17 +46,6 @@ export async function commitLayer(content: ContentStore, upper: string): Promise
       Deno.removeSync(tmp);
     } catch { /* already gone */ }
   }
-}
-
-/**
- * The mount points the runtime needs in every container: present in a layer of their own
- * (Docker's "init layer") below the step's upper directory, so that creating them is not
- * a change of the step.
- */
-export function makeInitLayer(dir: string): string {
-  for (const sub of ["proc", "sys", "dev", "etc"]) Deno.mkdirSync(`${dir}/${sub}`, { recursive: true });
-  for (const file of ["hostname", "hosts", "resolv.conf"]) Deno.writeTextFileSync(`${dir}/etc/${file}`, "");
-  return dir;
 }
 
 export interface RunStepOptions {

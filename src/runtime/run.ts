@@ -11,12 +11,13 @@ import type { StartFailure } from "../../lib/spec.ts";
 import { processStartTime } from "../containers/liveness.ts";
 import type { Container, ContainerRecord, ContainerStore } from "../containers/store.ts";
 import { debug } from "../log.ts";
+import { pathExists } from "../store/files.ts";
 import type { Cgroup, CgroupManager } from "./cgroups.ts";
 import { selfCommand } from "./self_exec.ts";
 import { etcFiles } from "./etc_files.ts";
 import { findInitBinary } from "./init.ts";
 import { getWindowSize, type WindowSize } from "./pty.ts";
-import { buildSpec, LAYER_LINKS } from "./spec.ts";
+import { buildSpec, ETC_FILES, INIT_LAYER, LAYER_LINKS } from "./spec.ts";
 import { hostDevices } from "./host_devices.ts";
 import { NetworkSession } from "../network/attach.ts";
 import { joinHosts, leaveHosts } from "../network/hosts.ts";
@@ -128,11 +129,23 @@ type Outcome = { failure: StartFailure; exitCode?: never } | { failure?: never; 
 export type Stdio = readonly [stdin: number, stdout: number, stderr: number];
 
 /** Creates the container's directory: generated /etc files, overlay directories. */
+/**
+ * The mount points the runtime needs in every container: present in a layer of their own
+ * (Docker's "init layer") between the image's layers and the container's own, so that
+ * making them is no change of the container's (`commit` and build steps keep none).
+ */
+export function makeInitLayer(dir: string): string {
+  for (const sub of ["proc", "sys", "dev", "etc"]) Deno.mkdirSync(`${dir}/${sub}`, { recursive: true });
+  for (const file of ETC_FILES) Deno.writeTextFileSync(`${dir}/etc/${file}`, "");
+  return dir;
+}
+
 export function prepareContainerDir(record: ContainerRecord): (dir: string) => void {
   return (dir: string) => {
     for (const sub of ["upper", "work", "rootfs", LAYER_LINKS]) {
       Deno.mkdirSync(`${dir}/${sub}`, { mode: 0o755 });
     }
+    makeInitLayer(`${dir}/${INIT_LAYER}`);
     record.lowerDirs.forEach((lower, i) => Deno.symlinkSync(lower, `${dir}/${LAYER_LINKS}/${i}`));
     for (const [file, text] of Object.entries(etcFiles(record))) {
       Deno.writeTextFileSync(`${dir}/${file}`, text);
@@ -204,6 +217,8 @@ export async function startProcess(
   try {
     const { record: r, dir } = container();
     record = r;
+    // A container made by an older Floka has no init layer yet.
+    if (!pathExists(`${dir}/${INIT_LAYER}`)) makeInitLayer(`${dir}/${INIT_LAYER}`);
     // The network namespace first, then CNI ADD runs while the cgroup and spec are made
     // (and containerize boots): the spec needs only the namespace's path.
     const session = asStartError(() => NetworkSession.open(store.store, r));

@@ -14,14 +14,16 @@ import type { MountSpec } from "../containers/volumes.ts";
 import { withInit } from "./init.ts";
 
 /**
- * The overlay root filesystem: the image's layers below, the container's own layer on top.
+ * The overlay root filesystem: the image's layers below, then the init layer of the runtime's
+ * mount points, the container's own layer on top.
  * Its paths are relative to the container's directory, where `layers/<i>` links to the
  * i-th lower directory (top first), as Docker's overlay2 does: mount(2) takes one page of
  * options, which 120 absolute layer paths would overflow, and the short names need no
  * escaping of overlayfs's `:` and `,`.
  */
 export function rootMount(layerCount: number, readOnly = false): Mount {
-  const lower = Array.from({ length: layerCount }, (_, i) => `${LAYER_LINKS}/${i}`).join(":");
+  const layers = Array.from({ length: layerCount }, (_, i) => `${LAYER_LINKS}/${i}`);
+  const lower = [INIT_LAYER, ...layers].join(":");
   return {
     type: "overlay",
     source: "overlay",
@@ -48,6 +50,9 @@ export function containerMounts(mounts: readonly MountSpec[]): Mount[] {
 
 /** The container directory's folder of links to the image's layers. */
 export const LAYER_LINKS = "layers";
+
+/** The container directory's init layer (run.ts's makeInitLayer), above the image's layers. */
+export const INIT_LAYER = "init";
 
 type HostConfig = ContainerRecord["hostConfig"];
 

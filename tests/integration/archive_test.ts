@@ -255,6 +255,23 @@ integrationTest(
   },
 );
 
+/** The names in the top layer of `image`, as `floka save` writes it. */
+async function topLayerNames(s: Store, image: string): Promise<string[]> {
+  const dir = await Deno.makeTempDir();
+  try {
+    assert.equal((await s.floka(["save", "-o", `${dir}/image.tar`, image])).code, 0);
+    const untar = await new Deno.Command("tar", { args: ["-xf", `${dir}/image.tar`, "-C", dir] }).output();
+    assert.ok(untar.success);
+    const [entry] = JSON.parse(Deno.readTextFileSync(`${dir}/manifest.json`));
+    const top = entry.Layers.at(-1);
+    const list = await new Deno.Command("tar", { args: ["-tf", `${dir}/${top}`], stdout: "piped" }).output();
+    assert.ok(list.success);
+    return lines(new TextDecoder().decode(list.stdout));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 function mainArgs(s: Store, args: string[]): string[] {
   return [new URL("../../main.ts", import.meta.url).pathname, "--root", s.root, ...args];
 }
@@ -411,6 +428,13 @@ integrationTest("commit: the container's changes and --change instructions make 
         "echo $GREETING; ls /bin/vi || echo gone",
       ]);
       assert.deepEqual([lines(env.stdout)[0], lines(env.stdout).at(-1)], ["hi", "gone"], show(env));
+      // The new layer holds the container's changes only: none of the mount points the
+      // runtime made (/etc/hostname, /etc/hosts, /etc/resolv.conf, /proc, /dev, /sys).
+      assert.deepEqual((await topLayerNames(s, `committed-${name}:1`)).sort(), [
+        "bin/",
+        "bin/.wh.vi",
+        "changed",
+      ]);
     }
     // Untagged, with the container's own command; a bad --change is refused before anything is stored.
     const plain = await s.floka(["commit", "c-base_1"]);

@@ -410,7 +410,7 @@ Deno.test("setUpContainer: performs every mount in order with targets inside the
       R,
       "overlay",
       0,
-      "lowerdir=layers/0,upperdir=upper,workdir=work",
+      "lowerdir=init:layers/0,upperdir=upper,workdir=work",
     ],
     ["proc", `${R}/proc`, "proc", NOSUID_NOEXEC_NODEV, null],
     ["tmpfs", `${R}/dev`, "tmpfs", L.MS_NOSUID | L.MS_STRICTATIME, "mode=755,size=65536k"],

@@ -34,13 +34,13 @@ Deno.test("rootMount: an overlay of the container's layer links, upper and work,
   assert.equal(m.type, "overlay");
   assert.equal(m.source, "overlay");
   assert.equal(m.target, "/");
-  assert.deepEqual(m.options, ["lowerdir=layers/0", "upperdir=upper", "workdir=work"]);
+  assert.deepEqual(m.options, ["lowerdir=init:layers/0", "upperdir=upper", "workdir=work"]);
 });
 
 Deno.test("rootMount: 120 layers stay far below mount(2)'s one page of options, top layer first", () => {
   const m = rootMount(120);
   assert.ok(m.options.join(",").length < 4096 / 2, `${m.options.join(",").length} bytes`);
-  assert.ok(m.options[0].startsWith("lowerdir=layers/0:layers/1:"));
+  assert.ok(m.options[0].startsWith("lowerdir=init:layers/0:layers/1:"));
   assert.ok(m.options[0].endsWith(":layers/119"));
 });
 
