@@ -42,6 +42,8 @@ export interface ContainerSpec {
   /** Host directory where the root filesystem is mounted, and that mount. */
   rootfs: string;
   rootMount: Mount;
+  /** The image's layers, top first, as the root mount names them (relative to `bundle`). */
+  imageLayers: string[];
   /** Mounts inside the container, in order; targets are container paths. */
   mounts: Mount[];
   devices: DeviceNode[];

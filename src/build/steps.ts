@@ -14,7 +14,7 @@ import type { ContainerRecord, ContainerStore } from "../containers/store.ts";
 import type { ContentStore } from "../images/content_store.ts";
 import { unpackLayer } from "../images/unpack.ts";
 import { CgroupManager } from "../runtime/cgroups.ts";
-import { makeInitLayer, prepareContainerDir, runContainer } from "../runtime/run.ts";
+import { prepareContainerDir, runContainer } from "../runtime/run.ts";
 import { isEmptyDiff, writeLayerBlob } from "./layer_diff.ts";
 import type { BuildOutput } from "./output.ts";
 

@@ -26,7 +26,7 @@ import { type Mount, mountCall } from "../../lib/mount.ts";
 import { type ExecUser, resolveUser } from "../../lib/passwd.ts";
 import { secureJoin } from "../../lib/secure_join.ts";
 import type { ContainerSpec, ProcessSpec, StartFailure } from "../../lib/spec.ts";
-import { type Sys } from "./sys.ts";
+import type { FileKind, Sys } from "./sys.ts";
 
 /** What execve gets once the container is set up. */
 export interface ExecPlan {
@@ -76,17 +76,27 @@ export function mountInRoot(root: string, m: Mount, sys: Sys): void {
 }
 
 /**
- * The kernel's mounts go on these paths, and /dev/null is what masked files are bound to;
- * an image that makes them symlinks could redirect them (runc refuses the same).
+ * The kernel's mounts go on these paths, and /dev/null is what masked files are bound to:
+ * an image that makes them symlinks is refused, as runc refuses it (the init layer's
+ * directories would hide the links in the merged root, so the image's own layers are read).
  */
-export function refuseSymlinkedSystemDirs(root: string, sys: Sys): void {
-  for (const dir of ["/proc", "/sys", "/dev", "/dev/null"]) {
-    if (sys.lstatKind(root + dir) === "symlink") {
+export function refuseSymlinkedSystemDirs(spec: ContainerSpec, sys: Sys): void {
+  for (const path of ["/proc", "/sys", "/dev", "/dev/null"]) {
+    if (imageKind(spec, path, sys) === "symlink") {
       throw new FlokaError(
-        `the image's ${dir} is a symlink: refusing to mount over it (rebuild the image with ${dir} as a directory)`,
+        `the image's ${path} is a symlink: refusing to mount over it (rebuild the image with ${path} as a directory)`,
       );
     }
   }
+}
+
+/** What the image has at `path`: its kind in the topmost of the image's layers that has it. */
+function imageKind(spec: ContainerSpec, path: string, sys: Sys): FileKind | null {
+  for (const layer of spec.imageLayers) {
+    const kind = sys.lstatKind(`${spec.bundle}/${layer}${path}`);
+    if (kind !== null) return kind;
+  }
+  return null;
 }
 
 export function createDevices(spec: ContainerSpec, sys: Sys): void {
@@ -254,7 +264,7 @@ export function setUpContainer(spec: ContainerSpec, sys: Sys, channel = -1): Exe
   const readonlyRoot = spec.rootMount.options.includes("ro");
   const rootMount = { ...spec.rootMount, options: spec.rootMount.options.filter((o) => o !== "ro") };
   mountInRoot(spec.rootfs, rootMount, sys);
-  refuseSymlinkedSystemDirs(spec.rootfs, sys);
+  refuseSymlinkedSystemDirs(spec, sys);
   for (const m of spec.mounts) mountInRoot(spec.rootfs, m, sys);
   createDevices(spec, sys);
   sys.sethostname(spec.hostname);

@@ -22,8 +22,7 @@ import { withInit } from "./init.ts";
  * escaping of overlayfs's `:` and `,`.
  */
 export function rootMount(layerCount: number, readOnly = false): Mount {
-  const layers = Array.from({ length: layerCount }, (_, i) => `${LAYER_LINKS}/${i}`);
-  const lower = [INIT_LAYER, ...layers].join(":");
+  const lower = [INIT_LAYER, ...imageLayers(layerCount)].join(":");
   return {
     type: "overlay",
     source: "overlay",
@@ -46,6 +45,11 @@ export function containerMounts(mounts: readonly MountSpec[]): Mount[] {
     }
     return { type: "bind", source: m.source, target: m.target, options: ["rbind", "rprivate", ...mode] };
   });
+}
+
+/** The links to the image's layers in the container's directory, top first. */
+function imageLayers(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `${LAYER_LINKS}/${i}`);
 }
 
 /** The container directory's folder of links to the image's layers. */
@@ -197,6 +201,7 @@ export function buildSpec(
     hostname: record.config.hostname,
     rootfs: `${containerDir}/rootfs`,
     rootMount: rootMount(record.lowerDirs.length, record.hostConfig.readOnly),
+    imageLayers: imageLayers(record.lowerDirs.length),
     mounts: [
       ...systemMounts(record.hostConfig.networkMode, privileged),
       ...containerMounts(userMounts),

@@ -307,6 +307,8 @@ function makeSys(image: (sys: FakeSys) => void = standardEtc): FakeSys {
   for (const f of ["hostname", "hosts", "resolv.conf"]) sys.file(`${DIR}/${f}`, `generated ${f}\n`);
   sys.dir(`${DIR}/upper`);
   sys.dir(`${DIR}/work`);
+  // The image's one layer, as its link in the container's directory: here the rootfs itself.
+  sys.link(`${DIR}/layers/0`, R);
   sys.file(`${R}/bin/busybox`, "", true);
   sys.link(`${R}/bin/sh`, "busybox");
   sys.link(`${R}/bin/ls`, "/bin/busybox");
