@@ -18,15 +18,15 @@
  * 5. network: `run --rm --network bridge` against `--network none`, and TCP throughput
  *    through a published port against the container's address (bench/network.ts). Targets:
  *    networking adds at most 60 ms at the median; the published port at least 0.8x direct.
- * 6. pull: `floka pull` against `podman pull` of a ~100 MB five-layer image from a local
+ * 6. unpack: Floka's unpackLayer against `tar -xzf` on one ~50 MB gzip layer
+ *    (bench/unpack.ts). Target: at most 1.5x tar's.
+ * 7. pull: `floka pull` against `podman pull` of a ~100 MB five-layer image from a local
  *    docker-registry, into an empty store (bench/pull.ts). Target: at most 1.0x Podman's.
- * 7. push: `floka push` of that image against `skopeo copy` from its OCI layout, each to an
+ * 8. push: `floka push` of that image against `skopeo copy` from its OCI layout, each to an
  *    empty local docker-registry (bench/push.ts). No target.
- * 8. saveload: `floka save -o` against `podman save -o`, and `floka load -i` against
+ * 9. saveload: `floka save -o` against `podman save -o`, and `floka load -i` against
  *    `podman load -i` of one archive into an empty store, on that image (bench/saveload.ts).
  *    No target.
- * 9. unpack: Floka's unpackLayer against `tar -xzf` on one ~50 MB gzip layer
- *    (bench/unpack.ts). Target: at most 1.5x tar's.
  * 10. build: `floka build` against `podman build` of one 10-step Flokafile from the same
  *    busybox base, cold (nothing cached) and fully cached (bench/build.ts). Targets: at
  *    most 0.5x Podman's cold and 0.25x Podman's cached.
