@@ -41,7 +41,7 @@ import { hostPlatform } from "../../lib/platform.ts";
 import { familiarReference, formatReference, parseReference } from "../../lib/reference.ts";
 import { encodeHeader, type TarHeader } from "../build/layer_diff.ts";
 import { type ContentStore, NAME_ANNOTATION, REF_ANNOTATION } from "./content_store.ts";
-import { inflate, unpackLayer } from "./unpack.ts";
+import { inflate, runExtract, unpackLayer } from "./unpack.ts";
 
 // ---------------------------------------------------------------------------------------
 // The documents of an archive.
@@ -368,38 +368,6 @@ export async function stageArchive(input: ReadableStream<Uint8Array>, dir: strin
   const staged = new StagedArchive();
   const hardLinks: [string, string][] = [];
   const extract = tar.extract();
-  const reader = (await decompressArchive(input)).getReader();
-  let failure: { error: unknown } | null = null;
-  const stop = (error: unknown) => {
-    if (failure) return;
-    failure = { error };
-    extract.destroy(error instanceof Error ? error : undefined);
-    reader.cancel().catch(() => {});
-  };
-  const feed = async () => {
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (failure) return;
-        if (done) break;
-        if (!extract.write(value)) {
-          await new Promise<void>((resolve) => {
-            const go = () => {
-              extract.off("drain", go);
-              extract.off("close", go);
-              resolve();
-            };
-            extract.on("drain", go);
-            extract.on("close", go);
-          });
-        }
-        if (failure || extract.destroyed) return;
-      }
-      extract.end(undefined);
-    } catch (err) {
-      stop(new FlokaError(`cannot read the archive: ${describeError(err)}`));
-    }
-  };
   const consume = async () => {
     let count = 0;
     let current: string | null = null;
@@ -438,13 +406,14 @@ export async function stageArchive(input: ReadableStream<Uint8Array>, dir: strin
       const text = describeError(err);
       if (text === "Unexpected end of data") {
         const where = current === null ? "" : ` in ${JSON.stringify(current)}`;
-        stop(new FlokaError(`invalid archive: the tar stream is truncated${where}`));
-      } else if (err instanceof FlokaError) stop(err);
-      else stop(new FlokaError(`invalid archive: ${text.split("\n")[0]}`));
+        throw new FlokaError(`invalid archive: the tar stream is truncated${where}`);
+      }
+      throw err instanceof FlokaError ? err : new FlokaError(`invalid archive: ${text.split("\n")[0]}`);
     }
   };
-  await Promise.all([feed(), consume()]);
-  if (failure) throw (failure as { error: unknown }).error;
+  await runExtract(await decompressArchive(input), extract, consume, {
+    readFailure: (err) => new FlokaError(`cannot read the archive: ${describeError(err)}`),
+  });
   for (const [name, target] of hardLinks) {
     const file = staged.find(target);
     if (file) staged.files.set(name, file);

@@ -678,38 +678,11 @@ async function extractStream(
   tarStream: ReadableStream<Uint8Array>,
   unpacker: Unpacker,
 ): Promise<UnpackResult> {
-  const reader = tarStream.getReader();
   const hash = createHash("sha256");
   let size = 0;
   const extract = (await loadTarStream()).extract();
   keepRawPax(extract);
-  // The first failure, wherever it happens, is the cause: a broken stream (bad gzip, say)
-  // then also fails the consumer, with a less telling error.
-  let failure: { error: unknown } | null = null;
-  const stop = (error: unknown) => {
-    if (failure) return;
-    failure = { error };
-    extract.destroy(error instanceof Error ? error : undefined);
-    reader.cancel().catch(() => {});
-  };
-  const feed = async () => {
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (failure) return;
-        if (done) break;
-        hash.update(value);
-        size += value.length;
-        if (!extract.write(value)) await drained(extract);
-        if (failure || extract.destroyed) return;
-      }
-      extract.end(undefined);
-    } catch (err) {
-      stop(err);
-    }
-  };
-
-  const consume = async () => {
+  await runExtract(tarStream, extract, async () => {
     const entries = extract[Symbol.asyncIterator]();
     let last: string | null = null;
     try {
@@ -730,16 +703,55 @@ async function extractStream(
         last = header.name;
       }
       unpacker.finish();
-    } catch (err) {
-      stop(err);
     } finally {
       await entries.return?.();
     }
-  };
-
-  await Promise.all([feed(), consume()]);
-  if (failure) throw (failure as { error: unknown }).error;
+  }, {
+    chunk(value) {
+      hash.update(value);
+      size += value.length;
+    },
+  });
   return { diffId: digestFromBytes(hash.digest()), size };
+}
+
+/**
+ * Feeds `input` to tar-stream's `extract` while `consume` reads its entries, and settles
+ * once both have ended. The first failure, wherever it happens, is the cause and is what
+ * this throws: a broken stream (bad gzip, say) then also fails the consumer, with a less
+ * telling error. `chunk` sees every input chunk; `readFailure` words a failure to read it.
+ */
+export async function runExtract(
+  input: ReadableStream<Uint8Array>,
+  extract: Extract,
+  consume: () => Promise<void>,
+  hooks: { chunk?: (chunk: Uint8Array) => void; readFailure?: (err: unknown) => unknown } = {},
+): Promise<void> {
+  const reader = input.getReader();
+  let failure: { error: unknown } | null = null;
+  const stop = (error: unknown) => {
+    if (failure) return;
+    failure = { error };
+    extract.destroy(error instanceof Error ? error : undefined);
+    reader.cancel().catch(() => {});
+  };
+  const feed = async () => {
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (failure) return;
+        if (done) break;
+        hooks.chunk?.(value);
+        if (!extract.write(value)) await drained(extract);
+        if (failure || extract.destroyed) return;
+      }
+      extract.end(undefined);
+    } catch (err) {
+      stop(hooks.readFailure ? hooks.readFailure(err) : err);
+    }
+  };
+  await Promise.all([feed(), consume().catch(stop)]);
+  if (failure) throw (failure as { error: unknown }).error;
 }
 
 /** Resolves when `extract` wants more input or has stopped. */
