@@ -1,33 +1,7 @@
 /** `floka generate kube`: a running container as a Kubernetes Pod manifest (and Service). */
 import assert from "node:assert/strict";
+import { havePyYaml, parseYaml } from "../fixtures/pyyaml.ts";
 import { integrationTest, show, withStore } from "./helpers.ts";
-
-/** True when `python3 -c "import yaml"` works here: then the output is parsed with PyYAML. */
-function havePyYaml(): boolean {
-  try {
-    return new Deno.Command("python3", { args: ["-c", "import yaml"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
-/** The YAML documents in `text`, parsed by PyYAML, as JSON. */
-async function parseYaml(text: string): Promise<unknown[]> {
-  const child = new Deno.Command("python3", {
-    args: ["-c", "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(sys.stdin))))"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  const out = await child.output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  assert.equal(out.code, 0, `PyYAML could not parse the output: ${decode(out.stderr)}\n${text}`);
-  return JSON.parse(decode(out.stdout));
-}
 
 integrationTest("generate kube: a container's Pod manifest, and its Service with --service", async () => {
   await withStore(async (s) => {
