@@ -8,7 +8,7 @@ import { defineCommand } from "./command.ts";
 import { openStore } from "./context.ts";
 import { formatList } from "./format.ts";
 import { writeStdout } from "./output.ts";
-import { confirm } from "./prune.ts";
+import { confirm, printDeleted } from "./prune.ts";
 import { formatTable } from "../../lib/table.ts";
 
 const SUBCOMMANDS = ["create", "ls", "inspect", "rm", "prune"] as const;
@@ -185,7 +185,7 @@ export const networkCommand = defineCommand(
         const warning = "WARNING! This will remove all custom networks not used by at least one container.";
         if (!options.force && !confirm(warning)) return 0;
         const removed = pruneNetworks(containers);
-        if (removed.length) console.log(["Deleted Networks:", ...removed].join("\n"));
+        printDeleted("Deleted Networks", removed);
         return 0;
       }
     }

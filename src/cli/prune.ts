@@ -19,7 +19,6 @@ import { reconcile } from "../containers/reconcile.ts";
 import type { Container, ContainerStore } from "../containers/store.ts";
 import type { ContentStore } from "../images/content_store.ts";
 import { contentStore, type Image, listImages } from "../images/images.ts";
-import { withLock } from "../store/files.ts";
 import { type CliCommand, defineCommand } from "./command.ts";
 import { openStore } from "./context.ts";
 import { imagesCommand } from "./images.ts";
@@ -68,6 +67,11 @@ function contentPaths(content: ContentStore): string[] {
 }
 
 /** Docker's `Total reclaimed space: 1.2MB`. */
+/** Docker's list of what a prune removed: a title line, one line each, a blank line; nothing when none. */
+export function printDeleted(title: string, items: readonly string[]): void {
+  if (items.length) console.log([`${title}:`, ...items, ""].join("\n"));
+}
+
 export function reclaimedLine(bytes: number): string {
   return `Total reclaimed space: ${humanSize(bytes)}`;
 }
@@ -165,7 +169,7 @@ export function pruneImages(containers: ContainerStore, all: boolean): ImagePrun
   const before = treeSize(contentPaths(content));
   const lines: string[] = [];
   const configs = new Set<string>();
-  withLock(`${containers.store.containers}/.lock`, () => {
+  containers.locked(() => {
     const inUse = containers.list();
     const doomed = new Map<Digest, Image>();
     const kept = new Set<Digest>();
@@ -339,7 +343,7 @@ const containerPrune = defineCommand(
   async ({ options, globals }) => {
     if (!options.force && !confirm("WARNING! This will remove all stopped containers.")) return 0;
     const result = await pruneContainers(openStore(globals));
-    if (result.ids.length) console.log(["Deleted Containers:", ...result.ids, ""].join("\n"));
+    printDeleted("Deleted Containers", result.ids);
     for (const e of result.errors) console.error(`floka: ${e}`);
     console.log(reclaimedLine(result.bytes));
     return result.errors.length ? 1 : 0;
@@ -364,7 +368,7 @@ const imagePrune = defineCommand(
       : "WARNING! This will remove all dangling images.";
     if (!options.force && !confirm(warning)) return 0;
     const result = pruneImages(openStore(globals), options.all);
-    if (result.lines.length) console.log(["Deleted Images:", ...result.lines, ""].join("\n"));
+    printDeleted("Deleted Images", result.lines);
     console.log(reclaimedLine(result.bytes));
     return 0;
   },

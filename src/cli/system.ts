@@ -11,7 +11,6 @@ import type { Container, ContainerStore } from "../containers/store.ts";
 import { VolumeStore } from "../containers/volumes.ts";
 import { contentStore, type Image, imageId, listImages, shortImageId } from "../images/images.ts";
 import { checkStore, formatFinding } from "../store/check.ts";
-import { withLock } from "../store/files.ts";
 import { defineCommand } from "./command.ts";
 import { openStore } from "./context.ts";
 import { pruneNetworks } from "./network.ts";
@@ -24,6 +23,7 @@ import {
   imageFootprint,
   imageKey,
   isStopped,
+  printDeleted,
   pruneBuildCache,
   pruneContainers,
   pruneImages,
@@ -229,24 +229,21 @@ const systemPrune = defineCommand(
     const store = openStore(globals);
     const containers = await pruneContainers(store);
     let total = containers.bytes;
-    if (containers.ids.length) console.log(["Deleted Containers:", ...containers.ids, ""].join("\n"));
+    printDeleted("Deleted Containers", containers.ids);
     for (const e of containers.errors) console.error(`floka: ${e}`);
     const networks = pruneNetworks(store);
-    if (networks.length) console.log(["Deleted Networks:", ...networks, ""].join("\n"));
+    printDeleted("Deleted Networks", networks);
     if (options.volumes) {
-      const volumes = withLock(
-        `${store.store.containers}/.lock`,
-        () => new VolumeStore(store.store).prune(volumeUsers(store)),
-      );
+      const volumes = store.locked(() => new VolumeStore(store.store).prune(volumeUsers(store)));
       total += volumes.bytes;
-      if (volumes.names.length) console.log(["Deleted Volumes:", ...volumes.names, ""].join("\n"));
+      printDeleted("Deleted Volumes", volumes.names);
     }
     const images = pruneImages(store, options.all);
     total += images.bytes;
-    if (images.lines.length) console.log(["Deleted Images:", ...images.lines, ""].join("\n"));
+    printDeleted("Deleted Images", images.lines);
     const cache = pruneBuildCache(store, options.all);
     total += cache.bytes;
-    if (cache.keys.length) console.log(["Deleted build cache objects:", ...cache.keys, ""].join("\n"));
+    printDeleted("Deleted build cache objects", cache.keys);
     console.log(reclaimedLine(total));
     return containers.errors.length ? 1 : 0;
   },

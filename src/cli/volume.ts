@@ -1,11 +1,10 @@
 /** `floka volume create|ls|inspect|rm|prune`: named volumes, as `docker volume` manages them. */
 import { FlokaError } from "../../lib/errors.ts";
-import { humanSize } from "../../lib/units.ts";
 import type { ContainerStore } from "../containers/store.ts";
 import { type Volume, VolumeStore, type VolumeUsers } from "../containers/volumes.ts";
-import { withLock } from "../store/files.ts";
 import { defineCommand } from "./command.ts";
 import { openStore } from "./context.ts";
+import { confirm, printDeleted, reclaimedLine } from "./prune.ts";
 
 const SUBCOMMANDS = ["create", "ls", "inspect", "rm", "prune"] as const;
 
@@ -19,11 +18,6 @@ export function volumeUsers(containers: ContainerStore): VolumeUsers {
     }
   }
   return (name) => users.get(name) ?? [];
-}
-
-/** Runs `fn` with the containers' lock held, so no container is created or removed meanwhile. */
-function withContainersLocked<T>(containers: ContainerStore, fn: () => T): T {
-  return withLock(`${containers.store.containers}/.lock`, fn);
 }
 
 /** `docker volume inspect`'s shape. */
@@ -48,19 +42,6 @@ function parseLabels(labels: string[]): Record<string, string> {
     out[key] = eq < 0 ? "" : l.slice(eq + 1);
   }
   return out;
-}
-
-/** Asks as Docker does before pruning, reading the answer from stdin (a pipe too); true for `y`/`yes`. */
-function confirm(question: string): boolean {
-  Deno.stdout.writeSync(new TextEncoder().encode(`${question} [y/N] `));
-  const bytes: number[] = [];
-  const buf = new Uint8Array(1);
-  while (bytes.length < 64) {
-    const n = Deno.stdin.readSync(buf);
-    if (!n || buf[0] === 0x0a) break;
-    bytes.push(buf[0]);
-  }
-  return /^y(es)?$/i.test(new TextDecoder().decode(new Uint8Array(bytes)).trim());
 }
 
 export const volumeCommand = defineCommand(
@@ -146,9 +127,8 @@ export const volumeCommand = defineCommand(
       }
       case "rm": {
         if (!rest.length) throw new FlokaError(`"volume rm" requires at least 1 argument`);
-        const errors = withContainersLocked(
-          containers,
-          () => volumes.remove(rest, volumeUsers(containers), options.force, (name) => console.log(name)),
+        const errors = containers.locked(() =>
+          volumes.remove(rest, volumeUsers(containers), options.force, (name) => console.log(name))
         );
         for (const e of errors) console.error(`floka: ${e}`);
         return errors.length ? 1 : 0;
@@ -157,17 +137,11 @@ export const volumeCommand = defineCommand(
         if (rest.length) throw new FlokaError(`"volume prune" accepts no arguments`);
         if (
           !options.force &&
-          !confirm(
-            "WARNING! This will remove all local volumes not used by at least one container.\n" +
-              "Are you sure you want to continue?",
-          )
+          !confirm("WARNING! This will remove all local volumes not used by at least one container.")
         ) return 0;
-        const { names, bytes } = withContainersLocked(
-          containers,
-          () => volumes.prune(volumeUsers(containers)),
-        );
-        if (names.length) console.log(["Deleted Volumes:", ...names, ""].join("\n"));
-        console.log(`Total reclaimed space: ${humanSize(bytes)}`);
+        const { names, bytes } = containers.locked(() => volumes.prune(volumeUsers(containers)));
+        printDeleted("Deleted Volumes", names);
+        console.log(reclaimedLine(bytes));
         return 0;
       }
     }

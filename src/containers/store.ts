@@ -131,7 +131,8 @@ export class ContainerStore {
     return `${this.store.containers}/${id}`;
   }
 
-  private lock<T>(fn: () => T): T {
+  /** Runs `fn` under the containers' lock: no container is made or removed meanwhile. */
+  locked<T>(fn: () => T): T {
     return withLock(`${this.store.containers}/.lock`, fn);
   }
 
@@ -160,7 +161,7 @@ export class ContainerStore {
    * in use. `prepare` fills the directory; on any failure the directory is removed.
    */
   create(record: ContainerRecord, prepare: (dir: string) => void): Container {
-    return this.lock(() => {
+    return this.locked(() => {
       const holder = this.idOfName(record.name);
       if (holder) {
         throw new FlokaError(
@@ -235,7 +236,7 @@ export class ContainerStore {
    * the container is gone (removed meanwhile by `rm -f`).
    */
   updateState(id: string, update: (current: ContainerState) => ContainerState): boolean {
-    return this.lock(() => {
+    return this.locked(() => {
       const c = this.read(id);
       if (!c) return false;
       writeJsonAtomic(`${c.dir}/state.json`, update(c.state));
@@ -254,7 +255,7 @@ export class ContainerStore {
 
   /** Deletes the container's directory; its rootfs must not be mounted (it never is on the host). */
   remove(id: string): void {
-    this.lock(() => {
+    this.locked(() => {
       const dir = this.dir(id);
       // Rename first so a crash halfway never leaves a container that looks complete.
       const doomed = `${this.store.containers}/.removing-${id}`;

@@ -381,11 +381,11 @@ networkTest("network: prune removes the networks no container names, stopped one
     assert.equal(ran.code, 0, show(ran));
     const prune = await s.floka(["network", "prune", "-f"]);
     assert.equal(prune.code, 0, show(prune));
-    assert.equal(prune.stdout, "Deleted Networks:\nunused\n");
+    assert.equal(prune.stdout, "Deleted Networks:\nunused\n\n");
     const names = lines((await s.floka(["network", "ls", "-q"])).stdout);
     assert.deepEqual(names, ["bridge", "kept", "host", "none"]);
     assert.equal((await s.floka(["rm", "user"])).code, 0);
-    assert.equal((await s.floka(["network", "prune", "-f"])).stdout, "Deleted Networks:\nkept\n");
+    assert.equal((await s.floka(["network", "prune", "-f"])).stdout, "Deleted Networks:\nkept\n\n");
     assert.deepEqual(lines((await s.floka(["network", "ls", "-q"])).stdout), ["bridge", "host", "none"]);
   });
 });
