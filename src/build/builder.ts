@@ -21,7 +21,7 @@ import {
   runHeredocPlan,
   type Stage,
 } from "../../lib/flokafile/index.ts";
-import { type ImageConfig, type ImageManifest, MediaType } from "../../lib/oci.ts";
+import type { ImageConfig, ImageManifest } from "../../lib/oci.ts";
 import { formatPlatform, hostPlatform } from "../../lib/platform.ts";
 import { formatReference, parseReference } from "../../lib/reference.ts";
 import type { ContainerStore } from "../containers/store.ts";
@@ -380,7 +380,11 @@ export async function build(ctx: BuildContext, opts: BuildOptions): Promise<Dige
   if (unused.length) {
     opts.output.warn(`one or more build-args [${unused.sort().join(" ")}] were not consumed`);
   }
-  return await storeImage(ctx.content, result.state, opts.tags);
+  return await ctx.content.storeImage(
+    result.state.config,
+    result.state.layers,
+    opts.tags.map(parseReference),
+  );
 }
 
 /**
@@ -400,21 +404,4 @@ function treeSignature(root: string): string {
   };
   walk(root, "");
   return parts.join("\n");
-}
-
-/** Writes the config and the manifest, and tags them; returns the image ID. */
-async function storeImage(content: ContentStore, state: BuildState, tags: string[]): Promise<Digest> {
-  const config = await content.writeJson(MediaType.OciConfig, state.config);
-  const manifest = await content.writeJson(MediaType.OciManifest, {
-    schemaVersion: 2,
-    mediaType: MediaType.OciManifest,
-    config,
-    layers: state.layers,
-  });
-  if (tags.length === 0) content.keepUntagged(manifest);
-  for (const tag of tags) {
-    const ref = parseReference(tag);
-    content.tag(formatReference(ref), ref.tag ?? "latest", manifest);
-  }
-  return config.digest;
 }

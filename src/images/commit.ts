@@ -24,8 +24,8 @@ import { envKey } from "../../lib/env.ts";
 import { describeError, FlokaError } from "../../lib/errors.ts";
 import { type Command, expandInstruction, parseFlokafile } from "../../lib/flokafile/index.ts";
 import { CLONE_NEWNS, MNT_DETACH, MS_PRIVATE, MS_RDONLY, MS_REC } from "../../lib/linux.ts";
-import { type ImageManifest, MediaType } from "../../lib/oci.ts";
-import { formatReference, parseReference } from "../../lib/reference.ts";
+import type { ImageManifest } from "../../lib/oci.ts";
+import { parseReference } from "../../lib/reference.ts";
 import { diffTar } from "../build/layer_diff.ts";
 import {
   applyMetadata,
@@ -170,16 +170,7 @@ export async function commitContainer(
       last.author = opts.author;
       state.config.author = opts.author;
     }
-    const config = await content.writeJson(MediaType.OciConfig, state.config);
-    const manifest = await content.writeJson(MediaType.OciManifest, {
-      schemaVersion: 2,
-      mediaType: MediaType.OciManifest,
-      config,
-      layers: state.layers,
-    });
-    if (ref) content.tag(formatReference(ref), ref.tag ?? "latest", manifest);
-    else content.keepUntagged(manifest);
-    return config.digest;
+    return await content.storeImage(state.config, state.layers, ref ? [ref] : []);
   });
 }
 

@@ -14,7 +14,8 @@ import * as libc from "../../ffi/libc.ts";
 import { type Digest, digestHex, sha256 } from "../../lib/digest.ts";
 import { MNT_DETACH } from "../../lib/linux.ts";
 import { FlokaError } from "../../lib/errors.ts";
-import type { Descriptor, ImageConfig, ImageIndex } from "../../lib/oci.ts";
+import { type Descriptor, type ImageConfig, type ImageIndex, MediaType } from "../../lib/oci.ts";
+import { formatReference, type Reference } from "../../lib/reference.ts";
 import { pathExists, readJsonIfExists, withLock, writeJsonAtomic } from "../store/files.ts";
 
 /** The annotation that names an image in `index.json` (as containerd's OCI exporter writes it). */
@@ -171,6 +172,24 @@ export class ContentStore {
     const descriptor: Descriptor = { mediaType, digest: await sha256(bytes), size: bytes.length };
     await this.writeBlob(descriptor, ReadableStream.from([bytes]));
     return descriptor;
+  }
+
+  /**
+   * Stores an image made here (built, committed, imported): its config, then an OCI manifest
+   * of `layers`, named by `refs` or, with none, kept untagged (`<none>:<none>`, found by its
+   * ID). Returns the image ID, its config's digest.
+   */
+  async storeImage(config: ImageConfig, layers: Descriptor[], refs: readonly Reference[]): Promise<Digest> {
+    const configDescriptor = await this.writeJson(MediaType.OciConfig, config);
+    const manifest = await this.writeJson(MediaType.OciManifest, {
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      config: configDescriptor,
+      layers,
+    });
+    if (refs.length === 0) this.keepUntagged(manifest);
+    for (const ref of refs) this.tag(formatReference(ref), ref.tag ?? "latest", manifest);
+    return configDescriptor.digest;
   }
 
   /**

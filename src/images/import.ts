@@ -6,7 +6,7 @@ import type { Digest } from "../../lib/digest.ts";
 import { layerFileCompression } from "../../lib/compression.ts";
 import { type Descriptor, type ImageConfig, LAYER_MEDIA_TYPES, MediaType } from "../../lib/oci.ts";
 import { hostPlatform } from "../../lib/platform.ts";
-import { formatReference, parseReference } from "../../lib/reference.ts";
+import { parseReference } from "../../lib/reference.ts";
 import { DEFAULT_PATH } from "../../lib/env.ts";
 import type { ContentStore } from "./content_store.ts";
 import { unpackLayer } from "./unpack.ts";
@@ -39,16 +39,7 @@ export async function importImage(
       rootfs: { type: "layers", diff_ids: [diffId] },
       history: [{ created, created_by: "floka import", comment: "Imported from tarball" }],
     };
-    const configDescriptor = await store.writeJson(MediaType.OciConfig, config);
-    const manifest = await store.writeJson(MediaType.OciManifest, {
-      schemaVersion: 2,
-      mediaType: MediaType.OciManifest,
-      config: configDescriptor,
-      layers: [layer],
-    });
     // Without a name the image is untagged, as with `docker import`: found by its ID.
-    if (ref) store.tag(formatReference(ref), ref.tag ?? "latest", manifest);
-    else store.keepUntagged(manifest);
-    return configDescriptor.digest;
+    return await store.storeImage(config, [layer], ref ? [ref] : []);
   });
 }
