@@ -12,6 +12,7 @@ import type { StoreRoot } from "../store/root.ts";
 import type { MountSpec } from "./volumes.ts";
 import type { PortBinding } from "../../lib/network.ts";
 import type { NetworkState } from "../network/attach.ts";
+import type { CgroupLimits } from "../runtime/cgroups.ts";
 
 export interface ContainerRecord {
   id: string;
@@ -38,7 +39,8 @@ export interface ContainerRecord {
     /** `-i`: the command's stdin stays open (for `floka attach` when detached). */
     openStdin?: boolean;
   };
-  hostConfig: {
+  /** The resource limits (cgroups.ts), then the rest of what the host sets up. */
+  hostConfig: CgroupLimits & {
     autoRemove: boolean;
     /** `--network`: "none", "host", "bridge" (the default network, `floka`) or a network's name. */
     networkMode: string;
@@ -48,23 +50,6 @@ export interface ContainerRecord {
     dns?: string[];
     /** `--add-host NAME:IP`: extra /etc/hosts entries. */
     extraHosts?: { name: string; ip: string }[];
-    /** Bytes, 0 for no limit. */
-    memory: number;
-    /** Relative CPU weight, 0 for the default. */
-    cpuShares: number;
-    /** `--memory-swap`, Docker's MemorySwap: memory plus swap in bytes, -1 unlimited, 0 unset. */
-    memorySwap?: number;
-    /** `--cpus` in billionths of a CPU (Docker's NanoCpus), 0 for no limit. */
-    nanoCpus?: number;
-    /** `--cpu-period` and `--cpu-quota` in µs, 0 when not set. */
-    cpuPeriod?: number;
-    cpuQuota?: number;
-    /** `--cpuset-cpus` (`0-2,4`), empty for every CPU. */
-    cpusetCpus?: string;
-    /** `--pids-limit`, 0 for no limit. */
-    pidsLimit?: number;
-    /** `--blkio-weight` (10-1000), 0 for the default. */
-    blkioWeight?: number;
     /** `--restart`: what the supervisor does when the container's process ends. */
     restartPolicy?: RestartPolicy;
     /** `--init`: a small init (the host's catatonit or tini) runs as PID 1. */
