@@ -123,6 +123,11 @@ interface AuthAttempt {
   sentToken: string | null;
 }
 
+/** An AuthAttempt before anything was sent. */
+function newAuthAttempt(): AuthAttempt {
+  return { fetchedToken: false, sentBasic: false, sentCredentials: false, sentToken: null };
+}
+
 export class RegistryClient {
   readonly #credentials: CredentialLookup;
   readonly #insecure: readonly string[];
@@ -450,12 +455,7 @@ export class RegistryClient {
   ): Promise<Response> {
     const registry = subject.ref.registry;
     const origin = new URL(this.#origin(registry)).origin;
-    const attempt: AuthAttempt = {
-      fetchedToken: false,
-      sentBasic: false,
-      sentCredentials: false,
-      sentToken: null,
-    };
+    const attempt = newAuthAttempt();
     for (;;) {
       const ours = url.origin === origin;
       const authorization = ours ? this.#authorizationFor(registry, scope, attempt) : null;
@@ -542,12 +542,7 @@ export class RegistryClient {
     const origin = this.#origin(ref.registry);
     const url = new URL(`${origin}/v2/${ref.repository}/${path}`);
     const scope = pullScope(ref.repository);
-    const attempt: AuthAttempt = {
-      fetchedToken: false,
-      sentBasic: false,
-      sentCredentials: false,
-      sentToken: null,
-    };
+    const attempt = newAuthAttempt();
     for (;;) {
       const authorization = this.#authorizationFor(ref.registry, scope, attempt);
       const { res, finalUrl } = await this.#send(url, extraHeaders, authorization, ref.registry);
