@@ -10,7 +10,7 @@ import { parseHeredocWord } from "./heredoc.ts";
 import { processWord, processWords } from "./lex.ts";
 import type { LogicalLine } from "./lines.ts";
 import { checkWordSyntax } from "./substitute.ts";
-import type { Heredoc, Nanoseconds, RawInstruction } from "./types.ts";
+import type { HealthcheckConfig, Heredoc, Nanoseconds, RawInstruction } from "./types.ts";
 import { parseExposedPort, parseGoDuration, PortError } from "./values.ts";
 import {
   NotStringArrayError,
@@ -403,15 +403,6 @@ function parseHealthcheck(raw: RawInstruction, rest: string): void {
   if (command.length === 0) throw fail(raw, "missing command after HEALTHCHECK CMD");
   raw.args = [type, ...command];
   healthcheckOf(raw); // check the flags now; nothing in them is expanded
-}
-
-export interface HealthcheckConfig {
-  test: string[] | null;
-  interval?: Nanoseconds;
-  timeout?: Nanoseconds;
-  startPeriod?: Nanoseconds;
-  startInterval?: Nanoseconds;
-  retries?: number;
 }
 
 const MIN_INTERVAL_NS = 1e6;

@@ -132,8 +132,12 @@ export interface ArgDefinition {
   value?: string;
 }
 
-export interface HealthcheckCommand {
+export interface HealthcheckCommand extends HealthcheckConfig {
   kind: "HEALTHCHECK";
+}
+
+/** Docker's HealthcheckConfig, as a HEALTHCHECK instruction gives it. */
+export interface HealthcheckConfig {
   /**
    * Docker's `Healthcheck.Test`: `["CMD", ...args]` (exec form) or `["CMD-SHELL", "cmd"]`
    * (shell form); null for `HEALTHCHECK NONE` (Docker stores `["NONE"]`).

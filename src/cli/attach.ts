@@ -7,6 +7,14 @@ import { withRawTerminal } from "../runtime/pty.ts";
 import { defineCommand } from "./command.ts";
 import { openStore } from "./context.ts";
 
+/** `--detach-keys`, of `attach` and `run -it`. */
+export const DETACH_KEYS_OPTION = {
+  long: "detach-keys",
+  value: "string",
+  default: "ctrl-p,ctrl-q",
+  help: "Override the key sequence for detaching a container",
+} as const;
+
 /**
  * Attaches to the running container `id` until its process ends (its exit code) or the
  * detach keys are typed (null): with Floka's stdin as its input when `withInput`, and
@@ -33,12 +41,7 @@ export const attachCommand = defineCommand(
     maxArgs: 1,
     options: {
       noStdin: { long: "no-stdin", help: "Do not attach STDIN" },
-      detachKeys: {
-        long: "detach-keys",
-        value: "string",
-        default: "ctrl-p,ctrl-q",
-        help: "Override the key sequence for detaching a container",
-      },
+      detachKeys: DETACH_KEYS_OPTION,
     },
   },
   async ({ options, args, globals }) => {

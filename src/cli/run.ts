@@ -17,7 +17,7 @@ import {
 import { startDetached } from "../runtime/detach.ts";
 import { parseDetachKeys } from "../runtime/attach.ts";
 import { getWindowSize } from "../runtime/pty.ts";
-import { attachTo } from "./attach.ts";
+import { attachTo, DETACH_KEYS_OPTION } from "./attach.ts";
 import { findInitBinary } from "../runtime/init.ts";
 import { prepareContainerDir, StartError } from "../runtime/run.ts";
 import { supervise } from "../runtime/supervise.ts";
@@ -109,12 +109,7 @@ const RUN_SPEC = {
       help: "Allocate a pseudo-TTY",
     },
     detach: { short: "d", long: "detach", help: "Run container in background and print container ID" },
-    detachKeys: {
-      long: "detach-keys",
-      value: "string",
-      default: "ctrl-p,ctrl-q",
-      help: "Override the key sequence for detaching a container (with -it)",
-    },
+    detachKeys: DETACH_KEYS_OPTION,
     restart: {
       long: "restart",
       value: "string",
