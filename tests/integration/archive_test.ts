@@ -77,10 +77,9 @@ async function withPodman(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-const HAVE_PODMAN = which("podman") !== null;
+const NO_PODMAN = which("podman") === null ? "podman is not installed" : null;
 
 integrationTest("save: podman load reads the archive and runs the built image", async () => {
-  if (!HAVE_PODMAN) return console.error("podman is not installed: skipped");
   await withStore(async (s) => {
     const id = await buildImage(s, "saved:1", "built-by-floka");
     const archive = `${s.root}/saved.tar`;
@@ -111,11 +110,10 @@ integrationTest("save: podman load reads the archive and runs the built image", 
       assert.equal(inspect.stdout.trim(), id.slice(7), "the same image ID in Podman");
     });
   });
-});
+}, NO_PODMAN);
 
 for (const format of ["docker-archive", "oci-archive"]) {
   integrationTest(`load: a ${format} written by podman save loads and runs`, async () => {
-    if (!HAVE_PODMAN) return console.error("podman is not installed: skipped");
     await withStore(async (s) => {
       await withPodman(async (dir) => {
         const rootfs = `${s.root}/rootfs.tar`;
@@ -143,7 +141,7 @@ for (const format of ["docker-archive", "oci-archive"]) {
         );
       });
     });
-  });
+  }, NO_PODMAN);
 }
 
 integrationTest(
@@ -449,7 +447,6 @@ integrationTest("commit: the container's changes and --change instructions make 
 integrationTest(
   "load: skopeo's oci-archive of a Floka image loads under the name skopeo gave it",
   async () => {
-    if (!which("skopeo")) return console.error("skopeo is not installed: skipped");
     await withStore(async (s) => {
       const id = await buildImage(s, "skop:uniquetag", "via-skopeo");
       const archive = `${s.root}/skopeo.tar`;
@@ -466,4 +463,5 @@ integrationTest(
       assert.equal(run.stdout, "via-skopeo\n", show(run));
     });
   },
+  which("skopeo") === null ? "skopeo is not installed" : null,
 );

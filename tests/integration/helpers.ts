@@ -40,10 +40,15 @@ function reportSkipOnce(): void {
   console.error(SKIP_REASON);
 }
 
-/** Registers an integration test; ignored (with one message for the whole run) when not root. */
-export function integrationTest(name: string, fn: () => Promise<void>): void {
+/**
+ * Registers an integration test; ignored (with one message for the whole run) when not
+ * root, and when `missing` names what this host lacks for it (said on stderr): so a test
+ * that cannot check anything here counts as skipped, never as passed.
+ */
+export function integrationTest(name: string, fn: () => Promise<void>, missing: string | null = null): void {
   if (!IS_ROOT) reportSkipOnce();
-  Deno.test({ name, ignore: !IS_ROOT, fn });
+  else if (missing) console.error(`skipped "${name}": ${missing}`);
+  Deno.test({ name, ignore: !IS_ROOT || missing !== null, fn });
 }
 
 export interface Result {

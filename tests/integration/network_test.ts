@@ -23,13 +23,11 @@ function haveCni(): boolean {
 
 /** A network test: skipped with a message when the CNI plugins are not installed. */
 function networkTest(name: string, fn: () => Promise<void>): void {
-  integrationTest(name, async () => {
-    if (!haveCni()) {
-      console.error(`skipped: ${CNI} is missing (apt-get install containernetworking-plugins)`);
-      return;
-    }
-    await fn();
-  });
+  integrationTest(
+    name,
+    fn,
+    haveCni() ? null : `${CNI} is missing (apt-get install containernetworking-plugins)`,
+  );
 }
 
 function freePort(): number {
