@@ -102,7 +102,7 @@ function systemMounts(network: HostConfig["networkMode"], privileged: boolean): 
   ];
 }
 
-export const DEVICES: DeviceNode[] = [
+const DEVICES: DeviceNode[] = [
   { path: "/dev/null", major: 1, minor: 3, mode: 0o666 },
   { path: "/dev/zero", major: 1, minor: 5, mode: 0o666 },
   { path: "/dev/full", major: 1, minor: 7, mode: 0o666 },
