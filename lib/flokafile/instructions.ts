@@ -10,7 +10,7 @@ import { parseHeredocWord } from "./heredoc.ts";
 import { processWord, processWords } from "./lex.ts";
 import type { LogicalLine } from "./lines.ts";
 import { checkWordSyntax } from "./substitute.ts";
-import type { HealthcheckConfig, Heredoc, Nanoseconds, RawInstruction } from "./types.ts";
+import type { HealthcheckConfig, Heredoc, RawInstruction } from "./types.ts";
 import { parseExposedPort, parseGoDuration, PortError } from "./values.ts";
 import {
   NotStringArrayError,
