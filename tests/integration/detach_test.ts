@@ -204,9 +204,11 @@ integrationTest(
         "-c",
         "echo run; exit 3",
       ]);
+      // Status and count from one look: after the second run, "exited" comes just before the
+      // count goes to 2 for the third.
       await waitUntil("the container to stop for good", async () => {
-        const st = await state(s, "flaky");
-        return st.Status === "exited" && (await s.inspect("flaky")).RestartCount === 2;
+        const c = await s.inspect("flaky");
+        return c.State.Status === "exited" && c.RestartCount === 2;
       });
       assert.deepEqual(lines((await s.floka(["logs", "flaky"])).stdout), ["run", "run", "run"]);
       assert.equal((await state(s, "flaky")).ExitCode, 3);
